@@ -1,0 +1,257 @@
+"""Schema-valid, defaults-filled manifest data → normalised resources.
+
+Owns: ``build_resources``. Durations become seconds, sizes bytes, URL prefixes their canonical form,
+collections are sorted, and secret-looking environment variables are marked secret. Invalid URL
+prefixes are left as written here; ``checks`` reports them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from orchestrator.model.desired import (
+    Backend,
+    EnvVar,
+    Health,
+    ListenerSettings,
+    Metrics,
+    Principal,
+    PrincipalKind,
+    RapidFail,
+    Recycling,
+    RequestQueue,
+    Resource,
+    ResourceLimits,
+    RestartPolicy,
+    Session,
+    SessionLimits,
+    State,
+    TimeoutOverrides,
+    Timeouts,
+    TlsBinding,
+    UrlGroup,
+    Verbosity503,
+    WorkerPool,
+)
+from orchestrator.model.ids import Key, Kind
+from orchestrator.model.units import parse_duration, parse_size
+from orchestrator.model.urlprefix import UrlPrefixError, parse_prefix
+
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_KEY|CREDENTIAL", re.I)
+
+Data = Mapping[str, object]
+
+
+def _d(data: Data, name: str) -> Data:
+    value = data.get(name) or {}
+    assert isinstance(value, Mapping)
+    return value
+
+
+def _dur(value: object) -> float:
+    return parse_duration(str(value))
+
+
+def _dur_opt(value: object) -> float | None:
+    return None if value is None else parse_duration(str(value))
+
+
+def _size_opt(value: object) -> int | None:
+    return None if value is None else parse_size(str(value))
+
+
+def _int_opt(value: object) -> int | None:
+    return None if value is None else int(str(value))
+
+
+def _str_opt(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _strs(value: object) -> tuple[str, ...]:
+    assert isinstance(value, list | tuple)
+    return tuple(str(v) for v in value)
+
+
+def canonical_url(text: str) -> str:
+    """The canonical form of a URL prefix, or the text itself when it does not parse."""
+    try:
+        return str(parse_prefix(text))
+    except UrlPrefixError:
+        return text
+
+
+def _session(data: Data) -> Session:
+    t, lim, lst = _d(data, "timeouts"), _d(data, "limits"), _d(data, "listener")
+    tls_items = data.get("tls") or []
+    assert isinstance(tls_items, list)
+    return Session(
+        key=Key(Kind.SESSION, str(data.get("name", "main"))),
+        backend=Backend(str(data["backend"])),
+        run_dir=_str_opt(data.get("runDir")),
+        timeouts=Timeouts(
+            entity_body_s=_dur(t["entityBody"]),
+            drain_entity_body_s=_dur(t["drainEntityBody"]),
+            request_queue_s=_dur(t["requestQueue"]),
+            idle_connection_s=_dur(t["idleConnection"]),
+            header_wait_s=_dur(t["headerWait"]),
+            min_send_rate=int(str(t["minSendRate"])),
+        ),
+        limits=SessionLimits(
+            max_connections=int(str(lim["maxConnections"])),
+            max_request_header_bytes=parse_size(str(lim["maxRequestHeaderBytes"])),
+            max_url_bytes=parse_size(str(lim["maxUrlBytes"])),
+            max_body_bytes=parse_size(str(lim["maxBodyBytes"])),
+            max_header_fields=int(str(lim["maxHeaderFields"])),
+        ),
+        tls=tuple(
+            sorted(
+                TlsBinding(
+                    address=str(item["address"]).lower(),
+                    cert_file=str(item["certFile"]),
+                    key_file=str(item["keyFile"]),
+                )
+                for item in tls_items
+            )
+        ),
+        listener=ListenerSettings(
+            user=str(lst["user"]),
+            group=_str_opt(lst.get("group")),
+            processes=int(str(lst["processes"])),
+        ),
+        metrics=Metrics(address=_str_opt(_d(data, "metrics").get("address"))),
+        admin_group=_str_opt(data.get("adminGroup")),
+    )
+
+
+def _queue(name: str, data: Data, session: Key) -> RequestQueue:
+    acl_items = data.get("acl")
+    acl: tuple[Principal, ...] | None = None
+    if acl_items is not None:
+        assert isinstance(acl_items, list)
+        acl = tuple(
+            sorted(
+                {
+                    Principal(kind=PrincipalKind(k), name=str(v))
+                    for item in acl_items
+                    for k, v in dict(item).items()
+                }
+            )
+        )
+    return RequestQueue(
+        key=Key(Kind.QUEUE, name),
+        session=session,
+        max_length=int(str(data["maxLength"])),
+        state=State(str(data["state"])),
+        verbosity503=Verbosity503(str(data["verbosity503"])),
+        acl=acl,
+    )
+
+
+def _urlgroup(name: str, data: Data, session: Key) -> UrlGroup:
+    t = _d(data, "timeouts")
+    return UrlGroup(
+        key=Key(Kind.URLGROUP, name),
+        session=session,
+        queue=Key(Kind.QUEUE, str(data["queue"])),
+        urls=tuple(sorted({canonical_url(u) for u in _strs(data["urls"])})),
+        state=State(str(data["state"])),
+        timeouts=TimeoutOverrides(
+            entity_body_s=_dur_opt(t.get("entityBody")),
+            drain_entity_body_s=_dur_opt(t.get("drainEntityBody")),
+            request_queue_s=_dur_opt(t.get("requestQueue")),
+            idle_connection_s=_dur_opt(t.get("idleConnection")),
+            header_wait_s=_dur_opt(t.get("headerWait")),
+            min_send_rate=_int_opt(t.get("minSendRate")),
+        ),
+        max_connections=_int_opt(data.get("maxConnections")),
+    )
+
+
+def _env(data: object) -> tuple[EnvVar, ...]:
+    assert isinstance(data, Mapping)
+    out = []
+    for name, raw in data.items():
+        if isinstance(raw, Mapping):
+            value, secret = str(raw["value"]), bool(raw.get("secret", False))
+        else:
+            value, secret = str(raw), False
+        secret = secret or bool(_SECRET_NAME.search(str(name)))
+        out.append(EnvVar(name=str(name), value=value, secret=secret))
+    return tuple(sorted(out))
+
+
+def _worker(name: str, data: Data, session: Key) -> WorkerPool:
+    h, r, rf, rc, lim = (
+        _d(data, "health"),
+        _d(data, "restart"),
+        _d(data, "rapidFailProtection"),
+        _d(data, "recycling"),
+        _d(data, "limits"),
+    )
+    cpu = lim.get("cpu")
+    return WorkerPool(
+        key=Key(Kind.WORKER, name),
+        session=session,
+        queue=Key(Kind.QUEUE, str(data["queue"])),
+        command=_strs(data["command"]),
+        env=_env(data.get("env") or {}),
+        cwd=_str_opt(data.get("cwd")),
+        user=str(data["user"]),
+        group=_str_opt(data.get("group")),
+        groups=tuple(sorted(set(_strs(data.get("groups") or [])))),
+        allow_root=bool(data["allowRoot"]),
+        processes=int(str(data["processes"])),
+        startup_time_limit_s=_dur(data["startupTimeLimit"]),
+        shutdown_time_limit_s=_dur(data["shutdownTimeLimit"]),
+        health=Health(
+            path=_str_opt(h.get("path")),
+            interval_s=_dur(h["interval"]),
+            timeout_s=_dur(h["timeout"]),
+            unhealthy_threshold=int(str(h["unhealthyThreshold"])),
+        ),
+        restart=RestartPolicy(
+            initial_backoff_s=_dur(r["initialBackoff"]),
+            max_backoff_s=_dur(r["maxBackoff"]),
+            reset_after_s=_dur(r["resetAfter"]),
+        ),
+        rapid_fail=RapidFail(
+            enabled=bool(rf["enabled"]),
+            max_crashes=int(str(rf["maxCrashes"])),
+            interval_s=_dur(rf["interval"]),
+        ),
+        recycling=Recycling(
+            time_s=_dur(rc["time"]),
+            requests=int(str(rc["requests"])),
+            memory_bytes=parse_size(str(rc["memory"])),
+            schedule=tuple(sorted(set(_strs(rc.get("schedule") or [])))),
+        ),
+        limits=ResourceLimits(
+            memory_bytes=_size_opt(lim.get("memory")),
+            pids=_int_opt(lim.get("pids")),
+            cpu=None if cpu is None else float(str(cpu)),
+            open_files=_int_opt(lim.get("openFiles")),
+        ),
+    )
+
+
+def build_resources(doc: Data) -> dict[Key, Resource]:
+    """Build every resource of a merged, schema-valid, defaults-filled manifest."""
+    session = _session(_d(doc, "session"))
+    out: dict[Key, Resource] = {session.key: session}
+    for name, data in _d(doc, "queues").items():
+        q = _queue(name, _as_data(data), session.key)
+        out[q.key] = q
+    for name, data in _d(doc, "urlGroups").items():
+        g = _urlgroup(name, _as_data(data), session.key)
+        out[g.key] = g
+    for name, data in _d(doc, "workers").items():
+        w = _worker(name, _as_data(data), session.key)
+        out[w.key] = w
+    return out
+
+
+def _as_data(value: object) -> Data:
+    assert isinstance(value, Mapping)
+    return value

@@ -1,0 +1,294 @@
+"""Semantic checks that JSON Schema cannot express, all reported together.
+
+Owns: cross-references (queues named by URL groups and pools exist), the http.sys URL prefix grammar,
+duplicate prefixes after canonicalisation, TLS coverage of https prefixes, ACLs that refuse their own
+pool, unknown users and groups, and the ``user: root`` guard.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+
+from orchestrator.errors import Diagnostic, Location, Severity
+from orchestrator.manifest.identities import Identities
+from orchestrator.model.desired import (
+    Backend,
+    PrincipalKind,
+    RequestQueue,
+    Resource,
+    Session,
+    UrlGroup,
+    WorkerPool,
+)
+from orchestrator.model.ids import Key, Kind
+from orchestrator.model.urlprefix import UrlPrefix, UrlPrefixError, parse_prefix
+
+Where = Callable[..., Location]
+
+#: useradd refuses longer names.
+USER_NAME_MAX = 32
+AUTO_USER_PREFIX = "orch-"
+
+
+def auto_user(pool: str) -> str:
+    """The dedicated user created for ``user: auto`` pools (as root)."""
+    return AUTO_USER_PREFIX + pool
+
+
+def _mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def check(
+    resources: Mapping[Key, Resource],
+    raw: Mapping[str, object],
+    where: Where,
+    *,
+    identities: Identities | None = None,
+    strict_identities: bool = False,
+) -> list[Diagnostic]:
+    """Return every semantic problem.
+
+    Args:
+        resources: the built resources.
+        raw: the merged manifest data as written (for list positions and error text).
+        where: ``where(section, name, *path)`` → the location of that manifest path.
+        identities: user and group lookups; ``None`` skips the host checks.
+        strict_identities: unknown users and groups are errors (``apply``/``run``), else warnings.
+    """
+    out: list[Diagnostic] = []
+    queues = {k.name: r for k, r in resources.items() if isinstance(r, RequestQueue)}
+    groups = {k.name: r for k, r in resources.items() if isinstance(r, UrlGroup)}
+    pools = {k.name: r for k, r in resources.items() if isinstance(r, WorkerPool)}
+    session = next((r for r in resources.values() if isinstance(r, Session)), None)
+    queue_names = sorted(queues)
+
+    def err(summary: str, loc: Location, detail: str = "") -> None:
+        out.append(Diagnostic(summary, detail, loc))
+
+    # references
+    for name, g in groups.items():
+        if g.queue and g.queue.name not in queues:
+            err(
+                f'unknown queue "{g.queue.name}"{_mean(g.queue.name, queue_names)}',
+                where("urlGroups", name, "queue"),
+                f"Define it under queues, or route the group to one of: {', '.join(queue_names)}"
+                if queue_names
+                else "Define it under queues.",
+            )
+    for name, p in pools.items():
+        if p.queue.name not in queues:
+            err(
+                f'unknown queue "{p.queue.name}"{_mean(p.queue.name, queue_names)}',
+                where("workers", name, "queue"),
+                "Define it under queues.",
+            )
+
+    # URL prefixes: grammar, duplicates, TLS
+    seen: dict[UrlPrefix, tuple[str, Location]] = {}
+    schemes_by_port: dict[int, tuple[str, Location]] = {}
+    for name in groups:
+        for i, raw_url in enumerate(_raw_list(raw, "urlGroups", name, "urls")):
+            loc = where("urlGroups", name, "urls", i)
+            try:
+                prefix = parse_prefix(str(raw_url))
+            except UrlPrefixError as exc:
+                err(f'invalid URL prefix "{raw_url}": {exc}', loc)
+                continue
+            if prefix in seen:
+                owner, first = seen[prefix]
+                err(
+                    f'URL prefix "{prefix}" is already registered by urlGroups.{owner}',
+                    loc,
+                    f"First registered at {first}. A prefix may belong to one URL group only.",
+                )
+                continue
+            seen[prefix] = (name, loc)
+            other = schemes_by_port.setdefault(prefix.port, (prefix.scheme, loc))
+            if other[0] != prefix.scheme:
+                err(
+                    f"port {prefix.port} is used for both http and https",
+                    loc,
+                    f"The {other[0]} prefix is at {other[1]}. Use a separate port for each scheme.",
+                )
+            if prefix.scheme == "https" and not _tls_covers(session, prefix):
+                err(
+                    f'https prefix "{prefix}" has no TLS certificate for port {prefix.port}',
+                    loc,
+                    f"Add session.tls: [{{address: '0.0.0.0:{prefix.port}', certFile: ..., "
+                    "keyFile: ...}].",
+                )
+    if session is not None:
+        addresses: dict[str, int] = {}
+        for i, binding in enumerate(session.tls):
+            if binding.address in addresses:
+                err(
+                    f'TLS address "{binding.address}" is bound twice',
+                    where("session", None, "tls", i, "address"),
+                )
+            addresses[binding.address] = i
+        if session.metrics.address:
+            _, _, port = session.metrics.address.rpartition(":")
+            if port.isdigit() and int(port) in schemes_by_port:
+                err(
+                    f"metrics port {port} is also used by a URL prefix",
+                    where("session", None, "metrics", "address"),
+                )
+
+    # queues nobody serves
+    served = {p.queue.name for p in pools.values()}
+    routed: dict[str, str] = {}
+    for name, g in groups.items():
+        if g.queue:
+            routed.setdefault(g.queue.name, name)
+    for qname in queues:
+        if qname in routed and qname not in served:
+            err(
+                f'queue "{qname}" receives requests from urlGroups.{routed[qname]} but no worker '
+                "pool serves it",
+                where("queues", qname),
+                "Add a pool under workers with this queue, or route the group elsewhere.",
+            )
+        elif qname not in routed and qname not in served:
+            out.append(
+                Diagnostic(
+                    f'queue "{qname}" is not used by any URL group or worker pool',
+                    location=where("queues", qname),
+                    severity=Severity.WARNING,
+                )
+            )
+
+    # identities
+    backend = session.backend if session else Backend.AUTO
+    for name, p in pools.items():
+        user = auto_user(name) if p.user == "auto" else p.user
+        if p.user == "auto" and len(user) > USER_NAME_MAX:
+            err(
+                f'pool name "{name}" is too long for a dedicated user ("{user}" has more than '
+                f"{USER_NAME_MAX} characters)",
+                where("workers", name),
+                f"Use a pool name of at most {USER_NAME_MAX - len(AUTO_USER_PREFIX)} characters, "
+                "or name an existing user.",
+            )
+        if p.user == "root" and not p.allow_root:
+            err(
+                "workers may not run as root; set allowRoot: true to allow it",
+                where("workers", name, "user"),
+                "A root worker defeats process isolation: a compromise of the app owns the host.",
+            )
+        q = queues.get(p.queue.name)
+        if q is not None and q.acl is not None and not _acl_allows(q, user, p, identities):
+            err(
+                f'queue "{q.key.name}" ACL does not allow pool "{name}" (runs as "{user}")',
+                where("workers", name, "queue"),
+                f"Add {{user: {user}}} to queues.{q.key.name}.acl.",
+            )
+    for qname in queues:
+        for i, item in enumerate(_raw_list(raw, "queues", qname, "acl")):
+            kind = next(iter(item)) if isinstance(item, dict) and item else ""
+            if kind in ("sid", "account") and backend is Backend.LINUX:
+                err(
+                    f"{kind} principals apply to the httpsys backend only",
+                    where("queues", qname, "acl", i),
+                    "Name a user or group for the linux backend.",
+                )
+
+    if identities is not None:
+        out.extend(_identity_checks(resources, raw, where, identities, strict_identities))
+    return out
+
+
+def _raw_list(raw: Mapping[str, object], section: str, name: str, field: str) -> list[object]:
+    sect = raw.get(section)
+    obj = sect.get(name) if isinstance(sect, dict) else None
+    items = obj.get(field) if isinstance(obj, dict) else None
+    return items if isinstance(items, list) else []
+
+
+def _tls_covers(session: Session | None, prefix: UrlPrefix) -> bool:
+    if session is None:
+        return False
+    for binding in session.tls:
+        host, _, port = binding.address.rpartition(":")
+        if int(port) != prefix.port:
+            continue
+        if host in ("+", "*", "0.0.0.0", "[::]", prefix.host):
+            return True
+    return False
+
+
+def _acl_allows(
+    queue: RequestQueue, user: str, pool: WorkerPool, identities: Identities | None
+) -> bool:
+    users = {p.name for p in queue.acl or () if p.kind is PrincipalKind.USER}
+    groups = {p.name for p in queue.acl or () if p.kind is PrincipalKind.GROUP}
+    if user in users:
+        return True
+    member_of = set(pool.groups) | ({pool.group} if pool.group else set())
+    if identities is not None:
+        info = identities.user(user)
+        if info is not None:
+            member_of |= info.groups
+    return bool(member_of & groups)
+
+
+def _identity_checks(
+    resources: Mapping[Key, Resource],
+    raw: Mapping[str, object],
+    where: Where,
+    ids: Identities,
+    strict: bool,
+) -> list[Diagnostic]:
+    severity = Severity.ERROR if strict else Severity.WARNING
+    out: list[Diagnostic] = []
+
+    def unknown(what: str, name: str, loc: Location) -> None:
+        out.append(
+            Diagnostic(
+                f'unknown {what} "{name}" on this host',
+                "Create it (useradd/groupadd), or use user: auto for a dedicated user."
+                if what == "user"
+                else "Create it with groupadd.",
+                loc,
+                severity,
+            )
+        )
+
+    for key, res in resources.items():
+        if isinstance(res, WorkerPool):
+            if res.user != "auto" and ids.user(res.user) is None:
+                unknown("user", res.user, where("workers", key.name, "user"))
+            if res.group and ids.group(res.group) is None:
+                unknown("group", res.group, where("workers", key.name, "group"))
+            for i, g in enumerate(_raw_list(raw, "workers", key.name, "groups")):
+                if ids.group(str(g)) is None:
+                    unknown("group", str(g), where("workers", key.name, "groups", i))
+        elif isinstance(res, RequestQueue):
+            for i, item in enumerate(_raw_list(raw, "queues", key.name, "acl")):
+                if not isinstance(item, dict) or len(item) != 1:
+                    continue
+                ((kind, pname),) = item.items()
+                loc = where("queues", key.name, "acl", i)
+                known = ids.user(str(pname)) is not None or str(pname) in _auto_users(resources)
+                if kind == "user" and not known:
+                    unknown("user", str(pname), loc)
+                if kind == "group" and ids.group(str(pname)) is None:
+                    unknown("group", str(pname), loc)
+        elif isinstance(res, Session):
+            if res.listener.user != "auto" and ids.user(res.listener.user) is None:
+                unknown("user", res.listener.user, where("session", None, "listener", "user"))
+            if res.listener.group and ids.group(res.listener.group) is None:
+                unknown("group", res.listener.group, where("session", None, "listener", "group"))
+            if res.admin_group and ids.group(res.admin_group) is None:
+                unknown("group", res.admin_group, where("session", None, "adminGroup"))
+    return out
+
+
+def _auto_users(resources: Mapping[Key, Resource]) -> set[str]:
+    return {
+        auto_user(k.name)
+        for k, r in resources.items()
+        if k.kind is Kind.WORKER and isinstance(r, WorkerPool) and r.user == "auto"
+    }

@@ -1,0 +1,93 @@
+"""Live state: what a backend observed, what it last applied, and the faults it saw.
+
+Owns: ``LiveState``, ``Fault`` and ``Repair``, and the live-state fingerprint used by the stale-plan check.
+Live state holds only managed fields; handles, pids and fds stay in the backend's private registry.
+Pure: standard library and ``orchestrator.model`` only.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from orchestrator.model.desired import Resource
+from orchestrator.model.ids import Key
+from orchestrator.model.serialize import to_data
+
+
+class Repair(enum.StrEnum):
+    """What it takes to correct a fault: nothing (self-healing), an in-place update, a replacement."""
+
+    NONE = "none"
+    UPDATE = "update"
+    REPLACE = "replace"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fault:
+    """Something observed that differs from the object's definition without a field showing it.
+
+    Examples: a queue socket chmod'ed by hand (``UPDATE``), a queue socket deleted (``REPLACE``), a
+    worker process that exited and is being restarted by the supervisor (``NONE``).
+    """
+
+    key: Key
+    reason: str
+    detail: str = ""
+    repair: Repair = Repair.NONE
+    instance: str = ""  # e.g. "worker/api[1]" when the fault is about one process of a pool
+
+    @property
+    def address(self) -> str:
+        """Where the fault is: the instance when there is one, else the object."""
+        return self.instance or str(self.key)
+
+
+def _empty() -> Mapping[Key, Resource]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveState:
+    """What exists now.
+
+    Attributes:
+        resources: the managed objects as observed (a missing key does not exist).
+        applied: what the controller last applied per key; empty when nothing was ever applied.
+        faults: observations that need no field to show them (see ``Fault``).
+        backend: the backend that observed it.
+        generation: how many applies the controller has made (0 with no controller).
+        manifest_sha256: the hash of the manifest last applied, "" when none.
+    """
+
+    resources: Mapping[Key, Resource] = field(default_factory=_empty)
+    applied: Mapping[Key, Resource] = field(default_factory=_empty)
+    faults: tuple[Fault, ...] = ()
+    backend: str = ""
+    generation: int = 0
+    manifest_sha256: str = ""
+
+    @staticmethod
+    def empty(backend: str = "") -> LiveState:
+        """Nothing exists (the state a plan is made against when no controller runs)."""
+        return LiveState(backend=backend)
+
+    def fingerprint(self) -> str:
+        """A hash of everything a plan depends on, for the stale-plan check."""
+        doc = {
+            "resources": {str(k): to_data(r) for k, r in sorted(self.resources.items(), key=_k)},
+            "applied": {str(k): to_data(r) for k, r in sorted(self.applied.items(), key=_k)},
+            "faults": sorted(
+                [str(f.key), f.instance, f.reason, str(f.repair)] for f in self.faults
+            ),
+        }
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _k(item: tuple[Key, Resource]) -> tuple[int, str]:
+    return item[0].sort_key()
