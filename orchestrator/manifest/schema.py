@@ -151,7 +151,11 @@ def _diagnostics(error: jsonschema.ValidationError, doc: Document) -> Iterator[D
         return
     loc = doc.location(path, key=True)
     if v == "required":
-        missing = [r for r in (val if isinstance(val, list) else []) if isinstance(inst, dict) and r not in inst]
+        missing = [
+            r
+            for r in (val if isinstance(val, list) else [])
+            if isinstance(inst, dict) and r not in inst
+        ]
         for name in missing:
             yield Diagnostic(f'missing required field "{name}"', location=loc)
         return

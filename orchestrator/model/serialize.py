@@ -1,8 +1,9 @@
 """Turning resources into plain data: the normalised JSON form and the manifest (YAML) form.
 
 Owns: ``to_data`` (manifest field names, seconds and bytes as numbers; used by plans, status and
-fingerprints) and ``to_manifest`` (durations and sizes as strings; what a user would write), and
-``flatten`` (dotted paths for field-level diffs).
+fingerprints), ``to_manifest`` (durations and sizes as strings; what a user would write),
+``to_display`` (the manifest spelling with secrets masked, for plan text) and ``flatten`` (dotted
+paths for field-level diffs).
 Pure: standard library and ``orchestrator.model`` only.
 """
 
@@ -17,7 +18,7 @@ from orchestrator.model.units import format_duration, format_size
 MASK = "(sensitive value)"
 
 
-def _value(value: object, unit: str, *, manifest: bool, mask: bool) -> object:
+def _value(value: object, unit: str, *, manifest: bool, mask: bool, implicit: bool) -> object:
     if value is None:
         return None
     if isinstance(value, Key):
@@ -33,7 +34,7 @@ def _value(value: object, unit: str, *, manifest: bool, mask: bool) -> object:
     if isinstance(value, tuple):
         return _sequence(value, manifest=manifest, mask=mask)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _object(value, manifest=manifest, mask=mask)
+        return _object(value, manifest=manifest, mask=mask, implicit=implicit)
     return value
 
 
@@ -56,11 +57,11 @@ def _sequence(items: tuple[object, ...], *, manifest: bool, mask: bool) -> objec
         if isinstance(item, Principal):
             out.append({str(item.kind): item.name})
         else:
-            out.append(_value(item, "", manifest=manifest, mask=mask))
+            out.append(_value(item, "", manifest=manifest, mask=mask, implicit=False))
     return out
 
 
-def _object(obj: object, *, manifest: bool, mask: bool) -> dict[str, object]:
+def _object(obj: object, *, manifest: bool, mask: bool, implicit: bool) -> dict[str, object]:
     out: dict[str, object] = {}
     for f in dataclasses.fields(obj):  # type: ignore[arg-type]
         meta = f.metadata
@@ -69,16 +70,17 @@ def _object(obj: object, *, manifest: bool, mask: bool) -> dict[str, object]:
                 key = getattr(obj, "key")  # noqa: B009
                 out["name"] = key.name
             continue
-        if meta.get("implicit"):
+        if meta.get("implicit") and not implicit:
             continue
         name = str(meta.get("manifest") or f.name)
         raw = getattr(obj, f.name)
         if manifest and raw is None:
             continue
-        if f.name == "env" and raw == () and not manifest:
+        if f.name == "env" and raw == ():
             out[name] = {}
             continue
-        out[name] = _value(raw, str(meta.get("unit") or ""), manifest=manifest, mask=mask)
+        unit = str(meta.get("unit") or "")
+        out[name] = _value(raw, unit, manifest=manifest, mask=mask, implicit=implicit)
     return out
 
 
@@ -89,12 +91,18 @@ def to_data(obj: object, *, mask_secrets: bool = False) -> dict[str, object]:
         obj: a resource dataclass.
         mask_secrets: replace secret environment values with a fixed marker.
     """
-    return _object(obj, manifest=False, mask=mask_secrets)
+    return _object(obj, manifest=False, mask=mask_secrets, implicit=True)
 
 
 def to_manifest(obj: object) -> dict[str, object]:
     """The manifest form of a resource: what a user would write to get exactly this object."""
-    return _object(obj, manifest=True, mask=False)
+    return _object(obj, manifest=True, mask=False, implicit=False)
+
+
+def to_display(obj: object) -> dict[str, object]:
+    """The form plans show people: manifest spelling (``90s``, ``16KiB``), secrets masked, and the
+    implicit references (``session``) included, with the same paths as ``to_data``."""
+    return _object(obj, manifest=True, mask=True, implicit=True)
 
 
 def flatten(data: object, prefix: str = "") -> dict[str, object]:

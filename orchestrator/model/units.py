@@ -51,8 +51,10 @@ def format_duration(seconds: float) -> str:
     if millis % 1000:
         return f"{millis}ms"
     rest = millis // 1000
+    if rest % 86400 == 0:
+        return f"{rest // 86400}d"
     out = ""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
         if rest >= size:
             out += f"{rest // size}{unit}"
             rest %= size
