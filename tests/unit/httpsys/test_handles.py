@@ -1,0 +1,77 @@
+"""Handle wrappers close exactly once and work as context managers."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.backends.httpsys._ffi import HttpApiError, ServerProperty
+from orchestrator.backends.httpsys.binding import TimeoutLimits
+from orchestrator.backends.httpsys.fake import RecordingBinding
+from orchestrator.backends.httpsys.handles import ApiInit, ServerSession
+from orchestrator.backends.httpsys.queue_open import open_request_queue
+
+
+def test_context_managers_close_in_reverse_order() -> None:
+    """with-blocks give group -> session -> terminate on the way out."""
+    binding = RecordingBinding()
+    with ApiInit(binding), ServerSession(binding) as session, session.create_url_group():
+        pass
+    assert ["HttpCloseUrlGroup", "HttpCloseServerSession", "HttpTerminate"] == (
+        binding.system.functions()[-3:]
+    )
+
+
+def test_close_is_idempotent() -> None:
+    """A second close() makes no call."""
+    binding = RecordingBinding()
+    binding.initialize()
+    queue = open_request_queue(binding, "api")
+    queue.close()
+    queue.close()
+    assert 1 == len(binding.system.calls_to("HttpCloseRequestQueue"))
+    assert queue.closed
+
+
+def test_a_failing_close_is_not_retried() -> None:
+    """close() marks the handle closed before calling, so teardown never repeats a failure."""
+    binding = RecordingBinding()
+    binding.initialize()
+    session = ServerSession(binding)
+    binding.system.script("HttpCloseServerSession", 6)
+    with pytest.raises(HttpApiError):
+        session.close()
+    session.close()
+    assert 1 == len(binding.system.calls_to("HttpCloseServerSession"))
+
+
+def test_url_group_tracks_its_urls_and_binding() -> None:
+    """add/remove keep the group's own record, which stop() relies on."""
+    binding = RecordingBinding()
+    binding.initialize()
+    session = ServerSession(binding)
+    group = session.create_url_group()
+    queue = open_request_queue(binding, None)
+    group.bind(queue)
+    group.add_url("http://+:8080/a/", 1)
+    group.add_url("http://+:8080/b/", 2)
+    group.remove_url("http://+:8080/a/")
+    assert ({"http://+:8080/b/": 2}, queue) == (group.urls, group.bound_to)
+    group.remove_all_urls()
+    group.unbind()
+    assert ({}, None) == (group.urls, group.bound_to)
+    assert "UrlGroup(id=" in repr(group)
+    assert "ServerSession(id=" in repr(session)
+
+
+def test_handles_forward_properties() -> None:
+    """set_property on session, group and queue reach the binding."""
+    binding = RecordingBinding()
+    binding.initialize()
+    session = ServerSession(binding)
+    session.set_property(TimeoutLimits(entity_body_s=10))
+    session.create_url_group().set_property(TimeoutLimits(header_wait_s=3))
+    queue = open_request_queue(binding, "api")
+    queue.set_property(ServerProperty.QUEUE_LENGTH, 20)
+    assert 20 == queue.query_property(ServerProperty.QUEUE_LENGTH)
+    queue.shutdown()
+    assert "created=True" in repr(queue)

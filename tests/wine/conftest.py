@@ -1,0 +1,248 @@
+"""Fixtures of the Wine tier: a prepared Wine prefix, Windows python.exe runs, and an HTTP client.
+
+``wine_env`` (session) runs ``scripts/wine-setup.sh`` (idempotent: installs nothing when Wine and the
+cache are there) and ends with ``wineserver -k``. ``windows_python`` starts scenario scripts under
+Wine through ``boot.py``, always with stdout as a PIPE (python.exe dies on a regular file) and reads
+their JSON lines with timeouts. ``http_request`` is the Linux-side client: 127.0.0.1, a Host header
+with the port (a port-less Host crashes Wine's http.sys), and a timeout on every call (unmatched
+requests hang under Wine; a timeout is this tier's "no route").
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+SETUP_TIMEOUT_S = 600  # first run installs Wine (about 16 s) and boots a prefix (about 9 s)
+DEFAULT_TIMEOUT_S = 30.0
+
+
+def to_wine_path(path: Path) -> str:
+    """Linux ``/x/y`` is ``Z:\\x\\y`` inside Wine."""
+    return "Z:" + str(path).replace("/", "\\")
+
+
+@dataclass(frozen=True)
+class WineEnv:
+    """Where the Windows interpreter is and the environment to run Wine with."""
+
+    python_exe: Path
+    prefix: Path
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def wine_env() -> Iterator[WineEnv]:
+    """Prepare Wine once per session; kill the prefix's wineserver at the end."""
+    env = dict(os.environ)
+    env.setdefault("ORCH_WINE_CACHE", "/var/cache/orchestrator-wine")
+    env["WINEDEBUG"] = "-all"
+    env.pop("DISPLAY", None)
+    started = time.monotonic()
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "wine-setup.sh")],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=SETUP_TIMEOUT_S,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"scripts/wine-setup.sh failed:\n{result.stdout}\n{result.stderr}")
+    paths = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    env["WINEPREFIX"] = paths["WINEPREFIX"]
+    print(f"wine setup took {time.monotonic() - started:.1f}s")
+    yield WineEnv(Path(paths["ORCH_WINE_PYTHON"]), Path(paths["WINEPREFIX"]), env)
+    subprocess.run(["wineserver", "-k"], env=env, check=False, timeout=60, stdin=subprocess.DEVNULL)
+
+
+@dataclass
+class WindowsProcess:
+    """A python.exe under Wine whose stdout is read as JSON lines by a background thread."""
+
+    proc: subprocess.Popen[str]
+    reader: threading.Thread | None = None
+    lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    events: list[dict[str, object]] = field(default_factory=list)
+    noise: list[str] = field(default_factory=list)
+
+    def start_reader(self) -> None:
+        def pump() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.lines.put(line.rstrip("\n"))
+            self.lines.put(None)
+
+        self.reader = threading.Thread(target=pump, daemon=True)
+        self.reader.start()
+
+    def close(self) -> None:
+        """Kill the process group if still running, then release the pipes."""
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+        self.proc.wait(10)
+        if self.reader is not None:
+            self.reader.join(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def next_event(self, timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, object] | None:
+        """The next JSON event (``None`` at end of output); other lines are kept as noise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"no event within {timeout}s; output so far: {self.transcript()}"
+                )
+            try:
+                line = self.lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                return None
+            try:
+                event = json.loads(line)
+            except ValueError:
+                self.noise.append(line)
+                continue
+            self.events.append(event)
+            if event.get("event") == "error":
+                raise AssertionError(f"Windows side failed:\n{event.get('traceback')}")
+            return event
+
+    def expect(self, name: str, timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, object]:
+        """Read events until one named ``name`` arrives."""
+        while True:
+            event = self.next_event(timeout)
+            if event is None:
+                raise AssertionError(f"output ended before {name!r}: {self.transcript()}")
+            if event["event"] == name:
+                return event
+
+    def send(self, command: str) -> None:
+        """Write one command line to the script's stdin."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self, timeout: float = DEFAULT_TIMEOUT_S) -> int:
+        """Close stdin, read the remaining events and wait for the exit code."""
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        while self.next_event(timeout) is not None:
+            pass
+        return self.proc.wait(timeout)
+
+    def transcript(self) -> str:
+        return json.dumps({"events": self.events, "noise": self.noise[-40:]}, indent=1)
+
+
+@pytest.fixture
+def windows_python(wine_env: WineEnv) -> Iterator[Callable[..., WindowsProcess]]:
+    """Start ``tests/wine/scenarios/NAME.py ARGS...`` under Wine; kill leftovers at teardown."""
+    started: list[WindowsProcess] = []
+
+    def start(name: str, *args: object) -> WindowsProcess:
+        script = HERE / "scenarios" / f"{name}.py"
+        proc = subprocess.Popen(
+            [
+                "wine",
+                str(wine_env.python_exe),
+                to_wine_path(HERE / "boot.py"),
+                to_wine_path(REPO),
+                to_wine_path(script),
+                *map(str, args),
+            ],
+            env=wine_env.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,  # never a file: python.exe dies with WinError 6 on one
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        process = WindowsProcess(proc)
+        process.start_reader()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.close()
+
+
+def _free_port() -> int:
+    # Wine's http.sys binds 0.0.0.0, so probe that; a high port keeps clear of services.
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("0.0.0.0", 0))
+            port = int(sock.getsockname()[1])
+        if port >= 20000:
+            return port
+    raise RuntimeError("no free high port")
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    """A function returning a fresh high TCP port per call."""
+    return _free_port
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the Linux-side client saw: a response, or a timeout (Wine's "no route")."""
+
+    status: int | None
+    reason: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def timed_out(self) -> bool:
+        return self.status is None
+
+    def json(self) -> dict[str, object]:
+        return dict(json.loads(self.body))
+
+
+def _request(
+    port: int,
+    path: str,
+    *,
+    method: str = "GET",
+    host: str | None = None,
+    body: bytes | None = None,
+    timeout: float = 5.0,
+) -> Reply:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Host": f"{host or '127.0.0.1'}:{port}"}  # always with the port (see module doc)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return Reply(response.status, response.reason, dict(response.getheaders()), response.read())
+    except TimeoutError:
+        return Reply(None, "", {}, b"")
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def http_request() -> Callable[..., Reply]:
+    """``http_request(port, path, method=, host=, body=, timeout=)`` from Linux, on 127.0.0.1."""
+    return _request
