@@ -1,0 +1,314 @@
+"""The controller's side of the listener: its ports, its processes and its routing table.
+
+Owns: ``ListenerManager``. The controller binds every TCP port (even below 1024, which the
+unprivileged listener could not) and keeps them for its lifetime, so a listener that crashes or is
+restarted makes clients wait in the kernel's backlog, never see a refused connection. The routing table
+and settings are pushed over each process's private channel as a versioned ``config`` message with the
+listening sockets attached; a process acknowledges each version, so a push is known to be in force.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from orchestrator.backends.linux.cgroups import Cgroup, CgroupManager
+from orchestrator.backends.linux.identity import Identity
+from orchestrator.backends.linux.listener.channel import Channel
+from orchestrator.backends.linux.spawn import ProcessSpec, spawn, worker_environment
+from orchestrator.clock import Clock
+from orchestrator.supervise import core
+
+Emit = Callable[..., None]
+LISTEN_BACKLOG = 4096
+
+
+@dataclass(slots=True)
+class ListenerProcess:
+    """One listener process and its channel."""
+
+    slot: int
+    pid: int
+    popen: subprocess.Popen[bytes]
+    pidfd: int
+    channel: Channel
+    started_at: float
+    cgroup: Cgroup | None
+    acked: int = 0
+    stats: dict[str, object] = field(default_factory=dict)
+    term_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A TCP address the listener serves."""
+
+    scheme: str
+    host: str  # an IP literal, or "0.0.0.0"/"::" for every address
+    port: int
+
+    @property
+    def id(self) -> str:
+        """A stable name used in the config message."""
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+class ListenerManager:
+    """Keeps ``processes`` listener processes running with the current config."""
+
+    def __init__(self, clock: Clock, cgroups: CgroupManager, emit: Emit, drop: bool) -> None:
+        self.clock = clock
+        self.cgroups = cgroups
+        self.emit = emit
+        self.drop = drop
+        self.identity: Identity | None = None
+        self.processes_wanted = 0
+        self.processes: dict[int, ListenerProcess] = {}  # by pid
+        self.restart_at: dict[int, float] = {}
+        self.consecutive = 0
+        self.sockets: dict[Endpoint, socket.socket] = {}
+        self.config: dict[str, object] = {}
+        self.version = 0
+        self.last_exit = ""
+        self.restarts = 0
+        self._cgroup_seq = 0
+
+    # -- ports --------------------------------------------------------------------------------
+    def ensure_endpoints(self, wanted: set[Endpoint]) -> list[str]:
+        """Bind what is new, close what is gone. Returns errors (address in use, permission)."""
+        errors = []
+        for endpoint in sorted(set(self.sockets) - wanted, key=lambda e: e.id):
+            self.sockets.pop(endpoint).close()
+        for endpoint in sorted(wanted - set(self.sockets), key=lambda e: e.id):
+            try:
+                self.sockets[endpoint] = self._bind(endpoint)
+            except OSError as exc:
+                errors.append(f"cannot listen on {endpoint.host}:{endpoint.port}: {exc.strerror}")
+        return errors
+
+    def _bind(self, endpoint: Endpoint) -> socket.socket:
+        family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            # A restarted controller rebinds its ports at once, without EADDRINUSE.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind((endpoint.host.strip("[]"), endpoint.port))
+            sock.listen(LISTEN_BACKLOG)
+        except OSError:
+            sock.close()
+            raise
+        sock.set_inheritable(False)
+        return sock
+
+    # -- config ------------------------------------------------------------------------------
+    def push(self, config: dict[str, object]) -> int:
+        """Send a new config (routing table and settings) to every process; returns its version."""
+        self.version += 1
+        self.config = config
+        for proc in self.processes.values():
+            self._send_config(proc)
+        return self.version
+
+    def _send_config(self, proc: ListenerProcess) -> None:
+        endpoints = sorted(self.sockets, key=lambda e: e.id)
+        message = {
+            **self.config,
+            "type": "config",
+            "version": self.version,
+            "sockets": [
+                {"id": e.id, "scheme": e.scheme, "host": e.host, "port": e.port} for e in endpoints
+            ],
+            "fd_count": len(endpoints),
+        }
+        try:
+            proc.channel.send(message, [self.sockets[e].fileno() for e in endpoints])
+        except OSError as exc:
+            self.emit("listener_channel_error", pid=proc.pid, error=str(exc))
+
+    def acked(self, version: int) -> bool:
+        """Every running process has acknowledged ``version`` (or a later one)."""
+        live = [p for p in self.processes.values() if p.term_at is None]
+        return len(live) >= self.processes_wanted and all(p.acked >= version for p in live)
+
+    def stats(self) -> list[dict[str, object]]:
+        """The latest counters of each process."""
+        return [dict(p.stats, pid=p.pid) for p in self.processes.values()]
+
+    # -- processes ---------------------------------------------------------------------------
+    def start(self, identity: Identity, processes: int) -> None:
+        """Run ``processes`` listener processes as ``identity`` (restarting them on change)."""
+        changed = self.identity is not None and identity != self.identity
+        self.identity = identity
+        self.processes_wanted = processes
+        if changed:
+            for proc in list(self.processes.values()):
+                self._terminate(proc)
+        self.tick()
+
+    def _spawn(self, slot: int) -> None:
+        assert self.identity is not None
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._cgroup_seq += 1
+        cgroup = self.cgroups.create(f"listener/i{self._cgroup_seq}")
+        env = worker_environment(self.identity, {})
+        spec = ProcessSpec(
+            argv=(
+                sys.executable,
+                "-m",
+                "orchestrator.backends.linux.listener",
+                "--channel-fd",
+                "3",
+            ),
+            env=env,
+            cwd="/",
+            identity=self.identity,
+            drop=self.drop,
+            fds=(child.fileno(),),
+            cgroup=cgroup,
+            rlimits={"CORE": (0, 0), "NOFILE": self._nofile()},
+        )
+        try:
+            popen = spawn(spec)
+        finally:
+            child.close()
+        parent.setblocking(False)
+        proc = ListenerProcess(
+            slot,
+            popen.pid,
+            popen,
+            os.pidfd_open(popen.pid),
+            Channel(parent),
+            self.clock.monotonic(),
+            cgroup,
+        )
+        self.processes[popen.pid] = proc
+        self.emit("listener_start", pid=popen.pid, slot=slot, user=self.identity.user)
+        if self.config:
+            self._send_config(proc)
+
+    @staticmethod
+    def _nofile() -> tuple[int, int]:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        limit = hard if hard != resource.RLIM_INFINITY else 65536
+        return (limit, limit)
+
+    def _terminate(self, proc: ListenerProcess) -> None:
+        if proc.term_at is None:
+            proc.term_at = self.clock.monotonic()
+            with contextlib.suppress(OSError):
+                proc.channel.send({"type": "drain"})
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+
+    def tick(self) -> None:
+        """Start missing processes whose restart time has come; kill ones that ignored SIGTERM."""
+        now = self.clock.monotonic()
+        live_slots = {p.slot for p in self.processes.values() if p.term_at is None}
+        for slot in range(self.processes_wanted if self.identity else 0):
+            if slot not in live_slots and self.restart_at.get(slot, now) <= now:
+                self.restart_at.pop(slot, None)
+                self._spawn(slot)
+        for proc in list(self.processes.values()):
+            if proc.term_at is None and proc.slot >= self.processes_wanted:
+                self._terminate(proc)
+            elif proc.term_at is not None and now - proc.term_at > 10:
+                self._kill(proc)
+
+    def _kill(self, proc: ListenerProcess) -> None:
+        if proc.cgroup is not None:
+            self.cgroups.kill(proc.cgroup)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+
+    def fds(self, reap: Callable[[], None]) -> dict[int, Callable[[], None]]:
+        """Selector fds and their handlers: pidfds (``reap``) and channels (acks, stats)."""
+        handlers: dict[int, Callable[[], None]] = {}
+        for proc in self.processes.values():
+            handlers[proc.pidfd] = reap
+            handlers[proc.channel.fileno()] = functools.partial(self._on_message, proc)
+        return handlers
+
+    def owns_pid(self, pid: int) -> bool:
+        """Whether ``pid`` is a listener process (the subreaper loop must not steal its status)."""
+        return pid in self.processes
+
+    def _on_message(self, proc: ListenerProcess) -> None:
+        for message, fds in proc.channel.receive():
+            for fd in fds:
+                os.close(fd)
+            kind = message.get("type")
+            if kind == "ack":
+                proc.acked = max(proc.acked, int(str(message.get("version", 0))))
+                self.consecutive = 0
+            elif kind == "stats":
+                proc.stats = message
+            elif kind == "log":
+                self.emit(
+                    "listener_log",
+                    pid=proc.pid,
+                    **{k: v for k, v in message.items() if k not in ("type", "pid")},
+                )
+
+    def handle_status(self, pid: int, status: int) -> None:
+        """A listener process exited (reaped by the backend): restart it after a backoff."""
+        proc = self.processes.get(pid)
+        if proc is None:
+            return
+        self.processes.pop(proc.pid, None)
+        os.close(proc.pidfd)
+        proc.channel.close()
+        if proc.cgroup is not None:
+            self.cgroups.kill(proc.cgroup)
+            self.cgroups.remove(proc.cgroup, timeout_s=0.5)
+        expected = proc.term_at is not None
+        self.last_exit = (
+            f"killed by signal {os.WTERMSIG(status)}"
+            if os.WIFSIGNALED(status)
+            else f"exited with code {os.WEXITSTATUS(status)}"
+        )
+        self.emit("listener_exit", pid=proc.pid, exit=self.last_exit, expected=expected)
+        if not expected and proc.slot < self.processes_wanted:
+            self.consecutive += 1
+            self.restarts += 1
+            policy = core.Policy(initial_backoff_s=0.05, max_backoff_s=5.0)
+            self.restart_at[proc.slot] = self.clock.monotonic() + core.restart_delay(
+                self.consecutive, policy
+            )
+
+    def next_deadline(self) -> float:
+        """When ``tick`` has something to do."""
+        times = list(self.restart_at.values())
+        times += [p.term_at + 10 for p in self.processes.values() if p.term_at is not None]
+        return min(times, default=self.clock.monotonic() + 3600)
+
+    def stop(self) -> None:
+        """Drain and stop every process (waits up to 10 s in ``tick``/``_on_exit``)."""
+        self.processes_wanted = 0
+        for proc in list(self.processes.values()):
+            self._terminate(proc)
+
+    def close(self) -> None:
+        """Kill the processes and close the ports."""
+        for proc in list(self.processes.values()):
+            self._kill(proc)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(proc.pid, 0)
+            os.close(proc.pidfd)
+            proc.channel.close()
+            if proc.cgroup is not None:
+                self.cgroups.remove(proc.cgroup, timeout_s=0.5)
+        self.processes.clear()
+        for sock in self.sockets.values():
+            sock.close()
+        self.sockets.clear()

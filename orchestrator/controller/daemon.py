@@ -1,0 +1,628 @@
+"""The controller daemon: the composition root and its main loop.
+
+Owns: ``Daemon`` and ``DaemonOptions``. It loads the manifest, picks the backend, and runs a
+gunicorn-style synchronous loop on the main thread: wait (on the backend's fds, the signal wake-up
+pipe, the reconcile trigger and the admin job queue), then reap and supervise (inside the backend's
+``poll``), serve admin jobs, and run a reconcile pass when triggered, when its requeue time comes or
+on the periodic resync. Signal handlers only enqueue; nothing is logged, spawned or reloaded inside
+one. SIGTERM/SIGINT stop gracefully, SIGHUP re-reads the manifest.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import os
+import queue
+import signal
+import sys
+import traceback
+from dataclasses import dataclass, field
+
+from orchestrator.backends.base import Backend
+from orchestrator.backends.registry import create_backend, resolve_backend_name
+from orchestrator.clock import Clock, SystemClock
+from orchestrator.controller.admin import AdminServer, Job
+from orchestrator.controller.logs import LogWriter
+from orchestrator.controller.metrics import Metrics, serve_metrics
+from orchestrator.controller.paths import RunDir, default_run_dir
+from orchestrator.controller.sdnotify import SdNotify
+from orchestrator.errors import (
+    Diagnostic,
+    ManifestError,
+    OrchestratorError,
+    PlanError,
+    StalePlanError,
+)
+from orchestrator.manifest.identities import HostIdentities
+from orchestrator.manifest.load import (
+    LoadedManifest,
+    ManifestFile,
+    ManifestSet,
+    load_manifest,
+    read_manifest_set,
+)
+from orchestrator.model.desired import DesiredState
+from orchestrator.plan.render import plan_document, render_text
+from orchestrator.reconcile.events import EventLog
+from orchestrator.reconcile.manifests import ManifestTracker
+from orchestrator.reconcile.reconciler import Reconciler, Result
+from orchestrator.reconcile.trigger import Trigger
+from orchestrator.watch import ManifestWatcher
+
+EXIT_APPLIED, EXIT_FAILED_BEFORE, EXIT_ROLLED_BACK, EXIT_INCOMPLETE = 0, 1, 3, 4
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    """How ``orchestrator run`` was invoked."""
+
+    path: str
+    run_dir: str | None = None
+    log_format: str = "text"
+    resume: bool = False
+    resync_s: float = 10.0
+    watch: bool = True
+    debounce_s: float = 0.3
+    poll_s: float = 5.0
+
+
+@dataclass
+class _Signals:
+    received: queue.SimpleQueue[int] = field(default_factory=queue.SimpleQueue)
+
+    def handle(self, signum: int, _frame: object) -> None:
+        # Only enqueue: the main loop does the work (never log, spawn or reload in a handler).
+        self.received.put(signum)
+
+
+class Daemon:
+    """One controller: a manifest, a backend, a reconciler and an admin socket."""
+
+    def __init__(self, options: DaemonOptions, clock: Clock | None = None) -> None:
+        self.options = options
+        self.clock = clock or SystemClock()
+        self.events = EventLog(self.clock)
+        self.events.subscribe(LogWriter(options.log_format))
+        self.emit = self.events.emit
+        self.trigger = Trigger()
+        self.jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self.signals = _Signals()
+        self.sd = SdNotify()
+        self.stopping = False
+        self.reload_requested = False
+        self.snapshot: dict[str, object] = {"state": "starting"}
+        self.metrics = Metrics(lambda: self.snapshot)
+        self.last_result: Result | None = None
+        self.next_pass_at = 0.0
+        self.pass_count = 0
+        self.backend: Backend | None = None
+        self.reconciler: Reconciler | None = None
+        self.tracker: ManifestTracker | None = None
+        self.watcher: ManifestWatcher | None = None
+        self._lock_fd: int | None = None
+
+    # -- start-up ----------------------------------------------------------------------------
+    def _load(self, source: str | ManifestSet) -> LoadedManifest:
+        return load_manifest(source, identities=HostIdentities(), strict_identities=True)
+
+    def run(self) -> int:
+        """Run until stopped; returns the exit code."""
+        loaded: LoadedManifest | None
+        try:
+            loaded = self._load(self.options.path)
+        except ManifestError as exc:
+            if not self.options.resume:
+                print(exc.render(), file=sys.stderr)
+                print(
+                    f"{self.options.path}: not started (the manifest is invalid)", file=sys.stderr
+                )
+                return 1
+            loaded = self._resume(exc)
+        if loaded is None:
+            return 1
+        session = loaded.desired.session
+        run_dir = RunDir(
+            os.path.abspath(
+                self.options.run_dir or (session.run_dir if session else None) or default_run_dir()
+            )
+        )
+        if not self._lock(run_dir):
+            return 1
+        self.tracker = ManifestTracker(run_dir.state)
+        self.tracker.accept(loaded)
+        backend_name = resolve_backend_name(session.backend.value if session else "auto")
+        try:
+            self.backend = create_backend(
+                backend_name, run_dir=run_dir.root, emit=self.emit, clock=self.clock
+            )
+        except OrchestratorError as exc:
+            print(exc.render(), file=sys.stderr)
+            return 1
+        self.reconciler = Reconciler(self.backend, self.clock, events=self.events)
+        admin_gid = self._admin_gid(session.admin_group if session else None)
+        admin = AdminServer(
+            run_dir.control,
+            admin_gid=admin_gid,
+            snapshot=lambda: self.snapshot,
+            events=self.events,
+            submit=self._submit,
+            emit=self.emit,
+        )
+        admin.start()
+        if session is not None and session.metrics.address:
+            try:
+                serve_metrics(self.metrics, session.metrics.address)
+            except OSError as exc:
+                self.emit("metrics_unavailable", address=session.metrics.address, error=str(exc))
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(signum, self.signals.handle)
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_read, False)
+        os.set_blocking(wake_write, False)
+        signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        self._start_watch()
+        self.emit(
+            "controller_start",
+            pid=os.getpid(),
+            run_dir=run_dir.root,
+            backend=backend_name,
+            manifest=loaded.desired.manifest_sha256[:12],
+            uid=os.geteuid(),
+        )
+        with open(run_dir.pidfile, "w", encoding="ascii") as fh:
+            fh.write(f"{os.getpid()}\n")
+        try:
+            self._loop(wake_read)
+        finally:
+            signal.set_wakeup_fd(-1)
+            self._stop_watch()
+            self.emit("controller_stopping")
+            with contextlib.suppress(Exception):
+                shutdown = getattr(self.backend, "shutdown", None)
+                if shutdown is not None:
+                    shutdown()
+                else:
+                    self.backend.close()
+            admin.stop()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(run_dir.pidfile)
+            self.emit("controller_stopped")
+            os.close(wake_read)
+            os.close(wake_write)
+        return 0
+
+    def _resume(self, exc: ManifestError) -> LoadedManifest | None:
+        run_dir = RunDir(os.path.abspath(self.options.run_dir or default_run_dir()))
+        lkg = ManifestTracker(run_dir.state).last_known_good()
+        print(exc.render(), file=sys.stderr)
+        if lkg is None:
+            print(
+                f"{self.options.path}: invalid, and no last-known-good manifest in {run_dir.root}",
+                file=sys.stderr,
+            )
+            return None
+        print(
+            f"{self.options.path}: invalid; resuming the last-known-good manifest "
+            f"{lkg.sha256[:12]}",
+            file=sys.stderr,
+        )
+        return self._load(lkg)
+
+    def _lock(self, run_dir: RunDir) -> bool:
+        os.makedirs(run_dir.root, mode=0o711 if os.geteuid() == 0 else 0o700, exist_ok=True)
+        fd = os.open(os.path.join(run_dir.root, "controller.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            print(
+                f"a controller is already running at {run_dir.root}; stop it first "
+                "(orchestrator down --run-dir ...)",
+                file=sys.stderr,
+            )
+            return False
+        self._lock_fd = fd
+        return True
+
+    @staticmethod
+    def _admin_gid(name: str | None) -> int | None:
+        if not name:
+            return None
+        import grp
+
+        try:
+            return grp.getgrnam(name).gr_gid
+        except KeyError:
+            return None
+
+    # -- file watching (hot reload) hooks -----------------------------------------------------
+    def _start_watch(self) -> None:
+        """Start watching the manifest (see ``orchestrator.watch``); a no-op without it."""
+        if not self.options.watch:
+            return
+        self.watcher = ManifestWatcher(
+            self.options.path,
+            self._file_hint,
+            debounce_s=self.options.debounce_s,
+            poll_s=self.options.poll_s,
+            emit=self.emit,
+        )
+        self.watcher.start()
+
+    def _stop_watch(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+
+    def _file_hint(self) -> None:
+        # Called from the watcher's thread: only set flags and wake the loop.
+        self.reload_requested = True
+        self.trigger.set()
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _submit(self, job: Job) -> None:
+        self.jobs.put(job)
+        self.trigger.set()
+
+    def _loop(self, wake_read: int) -> None:
+        assert self.backend is not None
+        poll = getattr(self.backend, "poll", None)
+        while not self.stopping:
+            now = self.clock.monotonic()
+            if now >= self.next_pass_at:
+                self._pass()
+                self._refresh_snapshot()
+            timeout = max(0.0, min(self.next_pass_at - self.clock.monotonic(), 1.0))
+            if poll is not None:
+                woken = poll(timeout, [wake_read, self.trigger.fileno()])
+            else:
+                import select
+
+                woken = set(select.select([wake_read, self.trigger.fileno()], [], [], timeout)[0])
+            if wake_read in woken:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_read, 4096)
+            self._handle_signals()
+            if self.trigger.fileno() in woken:
+                self.trigger.consume()
+            if self.reload_requested:
+                self.reload_requested = False
+                if self._reload():
+                    self.next_pass_at = 0.0
+            self._serve_jobs()
+            self._refresh_snapshot(cheap=True)
+
+    def _handle_signals(self) -> None:
+        while True:
+            try:
+                signum = self.signals.received.get_nowait()
+            except queue.Empty:
+                return
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                self.emit("signal", signal=signal.Signals(signum).name, action="stop")
+                self.stopping = True
+            elif signum == signal.SIGHUP:
+                self.emit("signal", signal="SIGHUP", action="reload")
+                self.reload_requested = True
+
+    def _reload(self, force: bool = False) -> bool:
+        """Re-read the manifest files; returns whether a new desired state was accepted."""
+        assert self.tracker is not None
+        try:
+            mset = read_manifest_set(self.options.path)
+        except ManifestError as exc:
+            return self._rejected("", exc.diagnostics, "load")
+        sha = mset.sha256
+        if not self.tracker.should_try(sha, force=force):
+            return False
+        try:
+            loaded = self._load(mset)
+        except ManifestError as exc:
+            return self._rejected(sha, exc.diagnostics, "load")
+        self.tracker.accept(loaded)
+        self.metrics.reload(True, self.clock.wall())
+        self.emit("manifest_loaded", manifest=sha[:12], files=len(mset.files))
+        return True
+
+    def _rejected(self, sha: str, diagnostics: object, stage: str) -> bool:
+        assert self.tracker is not None
+        diags = tuple(diagnostics) if isinstance(diagnostics, tuple | list) else ()
+        if sha and self.tracker.rejected and self.tracker.rejected.sha256 == sha:
+            return False
+        self.tracker.reject(sha, self.clock.wall(), diags, stage)
+        self.metrics.reload(False, 0.0)
+        self.emit(
+            "manifest_rejected",
+            manifest=sha[:12],
+            stage=stage,
+            errors=[d.render() for d in diags if isinstance(d, Diagnostic)],
+            keeping=self.tracker.running_sha256[:12],
+        )
+        return False
+
+    def _pass(self, *, allow_mass_delete: bool = False) -> Result | None:
+        assert self.reconciler is not None
+        assert self.tracker is not None
+        if self.tracker.desired is None:
+            self.next_pass_at = self.clock.monotonic() + self.options.resync_s
+            return None
+        desired = self.tracker.desired.desired
+        started = self.clock.monotonic()
+        try:
+            result = self.reconciler.reconcile_once(desired, allow_mass_delete=allow_mass_delete)
+        except PlanError as exc:
+            self._rejected(desired.manifest_sha256, exc.diagnostics, "apply")
+            self._fall_back()
+            self.metrics.reconciled("error", self.clock.monotonic() - started)
+            self.next_pass_at = self.clock.monotonic() + self.options.resync_s
+            return None
+        except Exception:  # a bug: logged with its traceback, retried later
+            self.emit("reconcile_crashed", traceback=traceback.format_exc())
+            self.metrics.reconciled("error", self.clock.monotonic() - started)
+            self.next_pass_at = self.clock.monotonic() + self.options.resync_s
+            return None
+        self.pass_count += 1
+        self.last_result = result
+        self.metrics.reconciled(
+            "success" if result.converged else "error", self.clock.monotonic() - started
+        )
+        if result.converged:
+            self.tracker.applied(self.clock.wall())
+            self.sd.ready(
+                f"running manifest {desired.manifest_sha256[:12]}; "
+                f"generation {self.reconciler.generation}"
+            )
+        wait = self.options.resync_s if result.requeue_after_s is None else result.requeue_after_s
+        self.next_pass_at = self.clock.monotonic() + min(wait, self.options.resync_s)
+        return result
+
+    def _fall_back(self) -> None:
+        """The desired manifest was refused: go back to the one that runs, if any."""
+        assert self.tracker is not None
+        lkg = self.tracker.last_known_good()
+        if lkg is not None and lkg.sha256 == self.tracker.running_sha256:
+            with contextlib.suppress(ManifestError):
+                self.tracker.desired = self._load(lkg)
+
+    # -- admin jobs --------------------------------------------------------------------------
+    def _serve_jobs(self) -> None:
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                handler = getattr(self, f"_job_{job.op}")
+                handler(job)
+            except OrchestratorError as exc:
+                job.fail(exc.summary, exc.detail, type(exc).__name__)
+            except Exception as exc:  # a bug: answer the client, log it, keep running
+                self.emit("job_crashed", op=job.op, traceback=traceback.format_exc())
+                job.fail(f"internal error: {exc!r}", "This is a bug; see the controller's log.")
+
+    @staticmethod
+    def _posted(job: Job) -> ManifestSet:
+        files = job.args.get("files")
+        if not isinstance(files, list) or not files:
+            raise ManifestError([Diagnostic("no manifest files were sent")])
+        return ManifestSet(
+            str(job.args.get("path", "")),
+            tuple(
+                ManifestFile(str(f["name"]), base64.b64decode(str(f["content_b64"])))
+                for f in files
+                if isinstance(f, dict)
+            ),
+        )
+
+    def _job_plan(self, job: Job) -> None:
+        assert self.reconciler is not None
+        loaded = self._load(self._posted(job))
+        plan = self.reconciler.plan(loaded.desired)
+        job.done(
+            {
+                "plan": plan_document(plan, manifest_path=str(job.args.get("path", ""))),
+                "text": render_text(plan, colour=bool(job.args.get("colour"))),
+            }
+        )
+
+    def _job_apply(self, job: Job) -> None:
+        assert self.reconciler is not None
+        assert self.tracker is not None
+        mset = self._posted(job)
+        try:
+            loaded = self._load(mset)
+        except ManifestError as exc:
+            job.fail("the manifest is invalid", exc.render(), "ManifestError")
+            return
+        expected = job.args.get("expected_manifest_sha256")
+        if expected and expected != loaded.desired.manifest_sha256:
+            raise StalePlanError("Plan is stale", "The manifest changed while it was sent.")
+        fingerprint = job.args.get("expected_fingerprint")
+        previous = self.tracker.desired
+        cancel = self.events.subscribe(lambda record: job.event(_progress(record)))
+        try:
+            result = self.reconciler.reconcile_once(
+                loaded.desired,
+                allow_mass_delete=bool(job.args.get("allow_mass_delete")),
+                expected_fingerprint=str(fingerprint) if fingerprint else None,
+            )
+        except PlanError as exc:
+            cancel()
+            job.fail(exc.summary, exc.detail, type(exc).__name__)
+            return
+        if result.failed:
+            self.tracker.reject(
+                loaded.desired.manifest_sha256,
+                self.clock.wall(),
+                tuple(Diagnostic(o.error) for o in result.failed),
+                "apply",
+            )
+            code, message = self._roll_back(previous, result)
+        else:
+            self.tracker.accept(loaded)
+            if result.converged:
+                self.tracker.applied(self.clock.wall())
+            code = EXIT_APPLIED
+            summary = result.plan.summary()
+            message = (
+                "Apply complete. "
+                f"{summary['add']} added, {summary['change']} changed, {summary['replace']} "
+                f"replaced, {summary['destroy']} destroyed."
+                if not result.plan.is_empty
+                else "No changes. Live state matches the manifest."
+            )
+        cancel()
+        self._refresh_snapshot()
+        self.next_pass_at = self.clock.monotonic() + 1.0
+        job.done(
+            {
+                "exit_code": code,
+                "message": message,
+                "reconcile_id": result.reconcile_id,
+                "outcomes": [
+                    {"step": o.step_id, "status": o.status, "error": o.error}
+                    for o in result.outcomes
+                ],
+                "summary": result.plan.summary(),
+            }
+        )
+
+    def _roll_back(self, previous: LoadedManifest | None, failed: Result) -> tuple[int, str]:
+        assert self.reconciler is not None
+        assert self.tracker is not None
+        roots = "; ".join(f"{o.step_id}: {o.error}" for o in failed.failed)
+        if previous is None:
+            return EXIT_INCOMPLETE, f"Apply failed ({roots}); nothing to roll back to."
+        self.tracker.desired = previous
+        self.emit("rollback_start", manifest=previous.desired.manifest_sha256[:12])
+        try:
+            back = self.reconciler.reconcile_once(previous.desired, allow_mass_delete=True)
+        except OrchestratorError as exc:
+            return EXIT_INCOMPLETE, f"Apply failed ({roots}); rollback failed: {exc.summary}"
+        self.emit("rollback_complete", converged=back.converged)
+        if back.converged and not back.failed:
+            return EXIT_ROLLED_BACK, (
+                f"Apply failed ({roots}); rolled back to manifest "
+                f"{previous.desired.manifest_sha256[:12]}."
+            )
+        return EXIT_INCOMPLETE, (
+            f"Apply failed ({roots}); rollback incomplete: an operator must look "
+            "(orchestrator status)."
+        )
+
+    def _job_reset(self, job: Job) -> None:
+        reset = getattr(self.backend, "reset", None)
+        pool = str(job.args.get("pool", ""))
+        if reset is None:
+            job.fail("this backend cannot reset pools")
+            return
+        was = bool(reset(pool))
+        job.done(
+            {
+                "pool": pool,
+                "was_halted": was,
+                "message": f"worker/{pool} re-armed" if was else f"worker/{pool} was not stopped",
+            }
+        )
+
+    def _job_reload(self, job: Job) -> None:
+        accepted = self._reload(force=bool(job.args.get("force")))
+        if accepted:
+            self.next_pass_at = 0.0
+        job.done({"accepted": accepted})
+
+    def _job_down(self, job: Job) -> None:
+        self.stopping = True
+        job.done({"message": "stopping: draining the listener, then the pools"})
+
+    # -- status -------------------------------------------------------------------------------
+    def _refresh_snapshot(self, cheap: bool = False) -> None:
+        if cheap and self.clock.monotonic() - float(str(self.snapshot.get("_at", 0))) < 0.5:
+            return
+        assert self.tracker is not None
+        assert self.reconciler is not None
+        status_of = getattr(self.backend, "status", None)
+        backend_status = status_of() if status_of is not None else {}
+        rejected = self.tracker.rejected
+        desired: DesiredState | None = (
+            self.tracker.desired.desired if self.tracker.desired else None
+        )
+        snap: dict[str, object] = {
+            "_at": self.clock.monotonic(),
+            "state": "stopping" if self.stopping else "running",
+            "pid": os.getpid(),
+            "backend": self.backend.name if self.backend else "",
+            "manifest": {
+                "path": self.options.path,
+                "sha256": self.tracker.running_sha256,
+                "since": self.tracker.running_since or None,
+                "desired_sha256": desired.manifest_sha256 if desired else "",
+            },
+            "rejected": {
+                "sha256": rejected.sha256,
+                "at": rejected.at,
+                "stage": rejected.stage,
+                "error": rejected.summary(),
+                "errors": [d.render() for d in rejected.diagnostics],
+            }
+            if rejected
+            else None,
+            "generation": self.reconciler.generation,
+            "reconcile": {
+                "passes": self.pass_count,
+                "converged": self.last_result.converged if self.last_result else False,
+                "failed": [
+                    {"step": o.step_id, "error": o.error}
+                    for o in (self.last_result.failed if self.last_result else ())
+                ],
+            },
+            "queues": [],
+            "urlGroups": [],
+            **backend_status,
+        }
+        if desired is not None:
+            for res in desired.resources.values():
+                if res.key.kind.value == "urlgroup":
+                    snap["urlGroups"].append(
+                        {  # type: ignore[attr-defined]
+                            "name": res.key.name,
+                            "queue": getattr(getattr(res, "queue", None), "name", None),
+                            "urls": list(getattr(res, "urls", ())),
+                            "state": str(getattr(res, "state", "")),
+                        }
+                    )
+        live = self.reconciler.live() if not cheap else None
+        if live is not None:
+            snap["drift"] = [
+                {"address": f.address, "reason": f.reason, "detail": f.detail} for f in live.faults
+            ]
+        elif "drift" in self.snapshot:
+            snap["drift"] = self.snapshot["drift"]
+        self.snapshot = snap
+
+
+def _progress(record: dict[str, object]) -> dict[str, object]:
+    """An event as the CLI shows it while it waits."""
+    event = str(record.get("event", ""))
+    message = record.get("message")
+    if not message:
+        step = record.get("step")
+        if event == "step_start":
+            message = f"{step}: started"
+        elif event == "step_applied":
+            message = f"{step}: done in {record.get('duration_s')}s"
+        elif event == "step_failed":
+            message = f"{step}: FAILED: {record.get('error')}"
+        elif event == "step_skipped":
+            message = f"{step}: skipped (upstream failed: {record.get('upstream')})"
+        elif event == "process_exit":
+            message = f"worker/{record.get('pool')} pid {record.get('pid')} {record.get('exit')}"
+        else:
+            message = event
+    return {**record, "message": message}
+
+
+def run_daemon(options: DaemonOptions) -> int:
+    """Entry point for ``orchestrator run``."""
+    return Daemon(options).run()

@@ -1,0 +1,111 @@
+"""Which manifest is in force: the running one, the last rejected one, and the last-known-good copy.
+
+Owns: ``ManifestTracker``. A manifest set that is empty, unreadable or invalid changes nothing that
+runs: it is recorded as rejected (with its diagnostics) and not tried again until its hash changes (or
+an operator forces it). A manifest that loads becomes the desired state; once applied it is persisted
+as last-known-good (its files and hash) so that a restarted controller can come up on it (``--resume``)
+when the files on disk are broken.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+
+from orchestrator.errors import Diagnostic
+from orchestrator.manifest.load import LoadedManifest, ManifestFile, ManifestSet
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A manifest hash that failed, when, and why."""
+
+    sha256: str
+    at: float
+    diagnostics: tuple[Diagnostic, ...]
+    stage: str  # "load" (invalid) or "apply" (refused or failed)
+
+    def summary(self) -> str:
+        """The first diagnostic, rendered on one line."""
+        return self.diagnostics[0].render().split("\n", 1)[0] if self.diagnostics else self.stage
+
+
+class ManifestTracker:
+    """Bookkeeping of manifests for the controller (no I/O but the LKG file)."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.state_dir = state_dir
+        self.desired: LoadedManifest | None = None
+        self.running_sha256 = ""
+        self.running_since = 0.0
+        self.rejected: Rejected | None = None
+        self.failed: dict[str, Rejected] = {}
+
+    def should_try(self, sha256: str, *, force: bool = False) -> bool:
+        """Whether a manifest with this hash is worth loading and applying now."""
+        if force:
+            return True
+        if self.desired is not None and self.desired.desired.manifest_sha256 == sha256:
+            return False
+        return sha256 not in self.failed
+
+    def accept(self, loaded: LoadedManifest) -> None:
+        """A manifest loaded and validated: it is the desired state from now on."""
+        self.desired = loaded
+        self.failed.pop(loaded.desired.manifest_sha256, None)
+        if self.rejected and self.rejected.sha256 == loaded.desired.manifest_sha256:
+            self.rejected = None
+
+    def reject(
+        self, sha256: str, at: float, diagnostics: tuple[Diagnostic, ...], stage: str
+    ) -> None:
+        """A manifest failed to load or to apply; remember it so it is not retried blindly."""
+        rejected = Rejected(sha256, at, diagnostics, stage)
+        self.rejected = rejected
+        self.failed[sha256] = rejected
+
+    def applied(self, at: float) -> None:
+        """The desired manifest is now running: record it and persist it as last-known-good."""
+        assert self.desired is not None
+        sha = self.desired.desired.manifest_sha256
+        if sha != self.running_sha256:
+            self.running_sha256 = sha
+            self.running_since = at
+            self._persist(self.desired.source)
+        if self.rejected and self.rejected.sha256 == sha:
+            self.rejected = None
+
+    @property
+    def lkg_path(self) -> str:
+        """Where the last-known-good manifest is kept."""
+        return os.path.join(self.state_dir, "last-known-good.json")
+
+    def _persist(self, source: ManifestSet) -> None:
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        doc = {
+            "root": source.root,
+            "sha256": source.sha256,
+            "files": [
+                {"name": f.name, "content_b64": base64.b64encode(f.content).decode()}
+                for f in source.files
+            ],
+        }
+        tmp = self.lkg_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh)
+        os.replace(tmp, self.lkg_path)
+
+    def last_known_good(self) -> ManifestSet | None:
+        """The persisted last-known-good manifest set, if any."""
+        try:
+            with open(self.lkg_path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+            files = tuple(
+                ManifestFile(str(f["name"]), base64.b64decode(str(f["content_b64"])))
+                for f in doc["files"]
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return ManifestSet(str(doc.get("root", "")), files)

@@ -1,0 +1,76 @@
+"""Throwaway users for root tests: created with useradd, removed (with their group) afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import pwd
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+_seq = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class User:
+    """A created user."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+def create_user(prefix: str = "ot") -> User:
+    """Create a system user with its own group; the name is unique for this test run."""
+    name = f"{prefix}{os.getpid() % 100000}x{next(_seq)}"
+    subprocess.run(
+        [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    entry = pwd.getpwnam(name)
+    return User(name, entry.pw_uid, entry.pw_gid)
+
+
+def delete_user(user: User) -> None:
+    """Kill anything still running as the user, then delete it and its group."""
+    subprocess.run(["pkill", "-KILL", "-u", str(user.uid)], check=False, capture_output=True)
+    subprocess.run(["userdel", user.name], check=False, capture_output=True)
+    with contextlib.suppress(Exception):
+        subprocess.run(["groupdel", user.name], check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def users(count: int, prefix: str = "ot") -> Iterator[list[User]]:
+    """``count`` throwaway users for the duration of a ``with`` block."""
+    made: list[User] = []
+    try:
+        for _ in range(count):
+            made.append(create_user(prefix))
+        yield made
+    finally:
+        for user in made:
+            delete_user(user)
+
+
+def run_as(user: User, argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    """Run a command as ``user`` (setpriv, no new privileges)."""
+    return subprocess.run(
+        ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", "--", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        **kw,  # type: ignore[call-overload]
+    )
