@@ -59,6 +59,10 @@ def _type(node: dict) -> str:
     t = node.get("type", "")
     types = t if isinstance(t, list) else [t]
     pattern = node.get("pattern", "")
+    if "ms|s|m|h|d" in pattern:
+        return "duration" + (" or null" if node.get("nullable") else "")
+    if "KiB" in pattern:
+        return "size" + (" or null" if node.get("nullable") else "")
     words = []
     for one in types:
         if one == "string" and "ms|s|m|h|d" in pattern:

@@ -49,6 +49,11 @@ def _d(data: Data, name: str) -> Data:
     return value
 
 
+def _int(value: object) -> int:
+    """An integer field (JSON Schema lets 2.0 pass as an integer; it means 2)."""
+    return int(float(str(value)))
+
+
 def _dur(value: object) -> float:
     return parse_duration(str(value))
 
@@ -62,7 +67,7 @@ def _size_opt(value: object) -> int | None:
 
 
 def _int_opt(value: object) -> int | None:
-    return None if value is None else int(str(value))
+    return None if value is None else _int(value)
 
 
 def _str_opt(value: object) -> str | None:
@@ -96,14 +101,14 @@ def _session(data: Data) -> Session:
             request_queue_s=_dur(t["requestQueue"]),
             idle_connection_s=_dur(t["idleConnection"]),
             header_wait_s=_dur(t["headerWait"]),
-            min_send_rate=int(str(t["minSendRate"])),
+            min_send_rate=_int(t["minSendRate"]),
         ),
         limits=SessionLimits(
-            max_connections=int(str(lim["maxConnections"])),
+            max_connections=_int(lim["maxConnections"]),
             max_request_header_bytes=parse_size(str(lim["maxRequestHeaderBytes"])),
             max_url_bytes=parse_size(str(lim["maxUrlBytes"])),
             max_body_bytes=parse_size(str(lim["maxBodyBytes"])),
-            max_header_fields=int(str(lim["maxHeaderFields"])),
+            max_header_fields=_int(lim["maxHeaderFields"]),
         ),
         tls=tuple(
             sorted(
@@ -118,7 +123,7 @@ def _session(data: Data) -> Session:
         listener=ListenerSettings(
             user=str(lst["user"]),
             group=_str_opt(lst.get("group")),
-            processes=int(str(lst["processes"])),
+            processes=_int(lst["processes"]),
         ),
         metrics=Metrics(address=_str_opt(_d(data, "metrics").get("address"))),
         admin_group=_str_opt(data.get("adminGroup")),
@@ -142,7 +147,7 @@ def _queue(name: str, data: Data, session: Key) -> RequestQueue:
     return RequestQueue(
         key=Key(Kind.QUEUE, name),
         session=session,
-        max_length=int(str(data["maxLength"])),
+        max_length=_int(data["maxLength"]),
         state=State(str(data["state"])),
         verbosity503=Verbosity503(str(data["verbosity503"])),
         acl=acl,
@@ -202,14 +207,14 @@ def _worker(name: str, data: Data, session: Key) -> WorkerPool:
         group=_str_opt(data.get("group")),
         groups=tuple(sorted(set(_strs(data.get("groups") or [])))),
         allow_root=bool(data["allowRoot"]),
-        processes=int(str(data["processes"])),
+        processes=_int(data["processes"]),
         startup_time_limit_s=_dur(data["startupTimeLimit"]),
         shutdown_time_limit_s=_dur(data["shutdownTimeLimit"]),
         health=Health(
             path=_str_opt(h.get("path")),
             interval_s=_dur(h["interval"]),
             timeout_s=_dur(h["timeout"]),
-            unhealthy_threshold=int(str(h["unhealthyThreshold"])),
+            unhealthy_threshold=_int(h["unhealthyThreshold"]),
         ),
         restart=RestartPolicy(
             initial_backoff_s=_dur(r["initialBackoff"]),
@@ -218,12 +223,12 @@ def _worker(name: str, data: Data, session: Key) -> WorkerPool:
         ),
         rapid_fail=RapidFail(
             enabled=bool(rf["enabled"]),
-            max_crashes=int(str(rf["maxCrashes"])),
+            max_crashes=_int(rf["maxCrashes"]),
             interval_s=_dur(rf["interval"]),
         ),
         recycling=Recycling(
             time_s=_dur(rc["time"]),
-            requests=int(str(rc["requests"])),
+            requests=_int(rc["requests"]),
             memory_bytes=parse_size(str(rc["memory"])),
             schedule=tuple(sorted(set(_strs(rc.get("schedule") or [])))),
         ),

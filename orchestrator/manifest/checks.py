@@ -99,11 +99,20 @@ def check(
                 continue
             if prefix in seen:
                 owner, first = seen[prefix]
-                err(
-                    f'URL prefix "{prefix}" is already registered by urlGroups.{owner}',
-                    loc,
-                    f"First registered at {first}. A prefix may belong to one URL group only.",
-                )
+                if owner == name:
+                    err(
+                        f'URL prefix "{raw_url}" is listed twice in urlGroups.{name}',
+                        loc,
+                        f"It is the same as the one at {first} (host and path compare "
+                        "case-insensitively).",
+                    )
+                else:
+                    err(
+                        f'URL prefix "{prefix}" is already registered by urlGroups.{owner}',
+                        loc,
+                        f"First registered at {first} (host and path compare case-insensitively). "
+                        "A prefix may belong to one URL group only.",
+                    )
                 continue
             seen[prefix] = (name, loc)
             other = schemes_by_port.setdefault(prefix.port, (prefix.scheme, loc))
@@ -121,21 +130,24 @@ def check(
                     "keyFile: ...}].",
                 )
     if session is not None:
-        addresses: dict[str, int] = {}
-        for i, binding in enumerate(session.tls):
-            if binding.address in addresses:
+        addresses: dict[str, Location] = {}
+        for i, item in enumerate(_raw_list(raw.get("session") or {}, "tls")):
+            address = str(item.get("address", "")).lower() if isinstance(item, dict) else ""
+            loc = where("session", None, "tls", i, "address")
+            _check_port(address, loc, err)
+            if address in addresses:
                 err(
-                    f'TLS address "{binding.address}" is bound twice',
-                    where("session", None, "tls", i, "address"),
+                    f'TLS address "{address}" is bound twice',
+                    loc,
+                    f"It is already bound at {addresses[address]}.",
                 )
-            addresses[binding.address] = i
+            addresses.setdefault(address, loc)
         if session.metrics.address:
+            loc = where("session", None, "metrics", "address")
+            _check_port(session.metrics.address, loc, err)
             _, _, port = session.metrics.address.rpartition(":")
             if port.isdigit() and int(port) in schemes_by_port:
-                err(
-                    f"metrics port {port} is also used by a URL prefix",
-                    where("session", None, "metrics", "address"),
-                )
+                err(f"metrics port {port} is also used by a URL prefix", loc)
 
     # queues nobody serves
     served = {p.queue.name for p in pools.values()}
@@ -200,11 +212,18 @@ def check(
     return out
 
 
-def _raw_list(raw: Mapping[str, object], section: str, name: str, field: str) -> list[object]:
-    sect = raw.get(section)
-    obj = sect.get(name) if isinstance(sect, dict) else None
-    items = obj.get(field) if isinstance(obj, dict) else None
-    return items if isinstance(items, list) else []
+def _raw_list(raw: object, *path: str) -> list[object]:
+    """The list at ``path`` in the data as written ([] when it is not there)."""
+    node = raw
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, list) else []
+
+
+def _check_port(address: str, loc: Location, err: Callable[[str, Location], None]) -> None:
+    _, _, port = address.rpartition(":")
+    if port.isdigit() and not 1 <= int(port) <= 65535:
+        err(f"port {port} must be from 1 to 65535", loc)
 
 
 def _tls_covers(session: Session | None, prefix: UrlPrefix) -> bool:

@@ -213,8 +213,15 @@ def load_manifest(
         try:
             text = f.content.decode("utf-8")
         except UnicodeDecodeError as exc:
+            before = f.content[: exc.start]
+            line = before.count(b"\n") + 1
+            column = exc.start - (before.rfind(b"\n") + 1) + 1
             problems.append(
-                Diagnostic(f"not UTF-8 text (byte {exc.start})", location=Location(f.name, 1, 1))
+                Diagnostic(
+                    f"not UTF-8 text (byte 0x{f.content[exc.start]:02x})",
+                    "Save the file as UTF-8.",
+                    Location(f.name, line, column),
+                )
             )
             continue
         parsed, yaml_problems = parse_yaml(f.name, text)

@@ -70,8 +70,20 @@ class _Walker:
             seen: dict[str, yaml.Node] = {}
             for key_node, value_node in node.value:
                 key = self.constructor.construct_object(key_node, deep=True)
-                if not isinstance(key, str):
-                    key = str(key) if isinstance(key, int | float | bool) or key is None else key
+                if isinstance(key, bool) or key is None:
+                    # YAML 1.1 reads on/off/yes/no as booleans and ~/null as null.
+                    line, col = self.mark(key_node)
+                    raw = getattr(key_node, "value", "")
+                    self.problems.append(
+                        Diagnostic(
+                            f"YAML reads {raw or 'an empty key'} as {str(key).lower()}; quote the name: "
+                            f'"{raw}"',
+                            location=Location(self.doc.file, line, col, render_path(path)),
+                        )
+                    )
+                    continue
+                if isinstance(key, int | float):
+                    key = str(key)
                 if not isinstance(key, str):
                     line, col = self.mark(key_node)
                     self.problems.append(
@@ -103,6 +115,41 @@ class _Walker:
         return value
 
 
+def _syntax_error(file: str, text: str, exc: yaml.MarkedYAMLError) -> Diagnostic:
+    """A YAML syntax error in plain words, at the place a person would look."""
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or "invalid YAML"
+    lines = text.count("\n") + 1
+    # An unclosed quote or bracket is only noticed at the end of the file: point at its start.
+    if exc.context_mark is not None and (
+        mark is None or mark.line + 1 >= lines or "end of stream" in problem
+    ):
+        mark = exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    context = exc.context or ""
+    detail = ""
+    if "'\\t'" in problem or "\t" in problem:
+        summary = "tab character: YAML indents with spaces only"
+    elif "while scanning a quoted scalar" in context:
+        summary = "this quoted string is never closed"
+    elif "flow sequence" in context or "flow mapping" in context:
+        kind = "list" if "sequence" in context else "mapping"
+        summary = f"this {kind} is never closed, or an item lacks a comma"
+        detail = f"YAML said: {problem}."
+    elif problem.startswith("mapping values are not allowed"):
+        summary = "unexpected ':' here"
+        detail = (
+            "Quote a value that contains ': ', or check that this line is not indented "
+            "more than the key above it."
+        )
+    elif problem.startswith("expected <block end>") or "block mapping" in context:
+        summary = "the indentation does not line up with the keys above it"
+        detail = "Keys of one mapping must start in the same column (spaces only)."
+    else:
+        summary = problem + (f" ({context})" if context else "")
+    return Diagnostic(f"YAML syntax error: {summary}", detail, Location(file, line, col))
+
+
 def parse_yaml(file: str, text: str) -> tuple[list[Document], list[Diagnostic]]:
     """Parse every document in ``text``.
 
@@ -114,13 +161,7 @@ def parse_yaml(file: str, text: str) -> tuple[list[Document], list[Diagnostic]]:
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or "invalid YAML"
-        context = f" ({exc.context})" if exc.context else ""
-        problems.append(
-            Diagnostic(f"YAML syntax error: {what}{context}", location=Location(file, line, col))
-        )
+        problems.append(_syntax_error(file, text, exc))
         return [], problems
     except yaml.YAMLError as exc:
         problems.append(Diagnostic(f"YAML error: {exc}", location=Location(file, 1, 1)))

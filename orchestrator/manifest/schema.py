@@ -103,6 +103,19 @@ def _pattern_hint(pattern: object) -> str:
     return f"does not match the pattern {pattern}"
 
 
+def _type_hint(pattern: object) -> str:
+    """What a value of a patterned field is called, for "must be X, not Y"."""
+    defs = _defs()
+    if pattern == defs["duration"]["pattern"]:
+        return "a duration such as 30s, 5m, 1h30m or 250ms"
+    if pattern == defs["size"]["pattern"]:
+        return "a size such as 16KiB, 10MB or 512"
+    if pattern == defs["name"]["pattern"]:
+        return "a name (lowercase letters, digits and '-')"
+    hint = _pattern_hint(pattern)
+    return hint.removeprefix("must be ") if hint.startswith("must be ") else ""
+
+
 def _did_you_mean(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f'; did you mean "{close[0]}"?' if close else ""
@@ -164,8 +177,14 @@ def _diagnostics(error: jsonschema.ValidationError, doc: Document) -> Iterator[D
         words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in wanted if t != "null")
         pattern = sch.get("pattern")
         if pattern and "string" in wanted:
-            words = _pattern_hint(pattern).removeprefix("must be ")
+            words = _type_hint(pattern) or words
         yield Diagnostic(f"must be {words}, not {_type_name(inst)}", location=loc)
+        return
+    if v == "maximum" and sch.get("pattern") == _defs()["duration"]["pattern"]:
+        yield Diagnostic(
+            f'{json.dumps(inst)} needs a unit: write "{inst}s" or "{inst}m" (only 0 may be bare)',
+            location=loc,
+        )
         return
     if v == "const":
         yield Diagnostic(f'must be "{val}", not {json.dumps(inst)}', location=loc)

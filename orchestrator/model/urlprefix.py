@@ -164,7 +164,10 @@ def parse_prefix(text: str) -> UrlPrefix:
             raise UrlPrefixError(f"IPv6 host in {authority!r} is missing its closing ']'")
         host, port_text = authority[: close + 1], authority[close + 1 :]
         if not port_text.startswith(":"):
-            raise UrlPrefixError(f"port is mandatory (write {scheme}://{host}:80{shown_path})")
+            default = 443 if scheme == "https" else 80
+            raise UrlPrefixError(
+                f"port is mandatory (write {scheme}://{host}:{default}{shown_path})"
+            )
         port_text = port_text[1:]
     else:
         host, colon, port_text = authority.rpartition(":")
