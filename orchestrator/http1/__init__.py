@@ -33,6 +33,7 @@ from orchestrator.http1.writers import (
     write_error_response,
     write_last_chunk,
     write_request_head,
+    write_response_head,
 )
 
 __all__ = [
@@ -62,4 +63,5 @@ __all__ = [
     "write_error_response",
     "write_last_chunk",
     "write_request_head",
+    "write_response_head",
 ]

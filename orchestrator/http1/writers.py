@@ -18,7 +18,7 @@ from typing import Final
 
 from orchestrator.http1._abnf import is_field_value, is_token
 from orchestrator.http1.errors import LocalProtocolError
-from orchestrator.http1.events import Headers, Request
+from orchestrator.http1.events import Framing, Headers, Request, Response
 
 # RFC 9110 §7.6.1 plus the de-facto Proxy-Connection; TE and Trailer are hop-by-hop too.
 HOP_BY_HOP: Final = frozenset(
@@ -104,6 +104,7 @@ def write_request_head(
     content_length: int | None = None,
     keep_alive: bool = False,
     extra_headers: Iterable[tuple[bytes, bytes]] = (),
+    target: bytes | None = None,
 ) -> bytes:
     """Serialise `request`'s head for a worker, from the parsed form only.
 
@@ -116,6 +117,8 @@ def write_request_head(
             buffered a chunked body); None keeps the request's framing.
         keep_alive: False adds `Connection: close` (one upstream connection per request).
         extra_headers: more (name, value) pairs, appended after the client's fields.
+        target: the origin-form target to send (the listener's normalised path and query, so the
+            worker sees exactly what was routed); default: the request's own, in origin-form.
 
     Returns:
         The head bytes, ending with the empty line. Always HTTP/1.1 and origin-form.
@@ -128,7 +131,8 @@ def write_request_head(
         raise LocalProtocolError("no Host to forward (HTTP/1.0 without Host): pass host=")
     drop = _DROP.union(request.connection) if request.connection else _DROP
     lines = [
-        request.method + b" " + origin_form(request.target) + b" HTTP/1.1",
+        request.method + b" " + (origin_form(request.target) if target is None else target)
+        + b" HTTP/1.1",
         b"host: " + target_host,
     ]
     lines.extend(name + b": " + value for name, value in request.headers if name not in drop)
@@ -225,3 +229,36 @@ def write_error_response(
     lines.append(b"")
     lines.append(b"")
     return b"\r\n".join(lines) + body
+
+
+def write_response_head(
+    response: Response, *, chunked: bool, keep_alive: bool, http10: bool = False
+) -> bytes:
+    """Serialise a worker's response head for the client, from the parsed form only.
+
+    Hop-by-hop fields and those named in the worker's Connection field are dropped; framing is the
+    listener's choice: the worker's exact Content-Length, re-chunked (``chunked``), or neither (a
+    body delimited by closing the connection, or no body).
+
+    Args:
+        response: a parsed (hence valid) final response.
+        chunked: send ``Transfer-Encoding: chunked`` (the body is re-chunked by the caller).
+        keep_alive: the client connection stays open after this response.
+        http10: the client spoke HTTP/1.0 (then ``Connection: keep-alive`` is explicit).
+    """
+    drop = HOP_BY_HOP.union(response.connection, (b"content-length",))
+    lines = [b"HTTP/1.1 %d " % response.status_code + response.reason]
+    lines.extend(name + b": " + value for name, value in response.headers if name not in drop)
+    if response.framing is Framing.LENGTH and response.content_length is not None:
+        lines.append(b"content-length: %d" % response.content_length)
+    elif chunked:
+        lines.append(b"transfer-encoding: chunked")
+    elif response.framing is Framing.NONE and response.content_length is not None:
+        lines.append(b"content-length: %d" % response.content_length)  # HEAD: the length it has
+    if not keep_alive:
+        lines.append(b"connection: close")
+    elif http10:
+        lines.append(b"connection: keep-alive")
+    lines.append(b"")
+    lines.append(b"")
+    return b"\r\n".join(lines)

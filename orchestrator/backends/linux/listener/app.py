@@ -1,0 +1,262 @@
+"""The listener process: its event loop, its servers and its channel to the controller.
+
+Owns: ``ListenerApp`` and ``main``. It runs unprivileged; every listening socket comes from the
+controller over the channel (``config`` messages), with the routing table and settings, which it swaps
+in atomically (new connections and new requests use the new table; nothing is dropped) and
+acknowledges. It reports counters every second, enforces the connection timers with one sweep a
+second, and on ``drain`` (or SIGTERM) stops accepting, lets in-flight requests finish and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import ssl
+import sys
+import time
+
+from orchestrator.backends.linux.listener.channel import Channel
+from orchestrator.backends.linux.listener.config import Config, QueueRoute, Settings, build_config
+from orchestrator.backends.linux.listener.proxy import ClientConnection, UpstreamPool
+from orchestrator.backends.linux.listener.stats import Stats
+from orchestrator.routing.table import RouteTable
+
+SWEEP_S = 1.0
+STATS_S = 1.0
+DRAIN_LIMIT_S = 30.0
+
+
+class ListenerApp:
+    """One listener process."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, channel: Channel, access_log: bool) -> None:
+        self.loop = loop
+        self.channel = channel
+        self.config = Config(0, Settings(), RouteTable.build([]), {})
+        self.stats = Stats()
+        self.connections: set[ClientConnection] = set()
+        self.servers: dict[str, tuple[asyncio.AbstractServer, socket.socket]] = {}
+        self.pools: dict[tuple[str, str], UpstreamPool] = {}
+        self.draining = False
+        self.access_enabled = access_log
+        self._log_lines: list[str] = []
+        self.done = loop.create_future()
+
+    # -- logging -----------------------------------------------------------------------------
+    def log(self, event: str, **fields: object) -> None:
+        """An error worth the controller's attention (sent over the channel, rate-limited)."""
+        if self.stats.errors.get("_logged", 0) > 10_000:
+            return
+        self.stats.errors["_logged"] = self.stats.errors.get("_logged", 0) + 1
+        self._line({"event": f"listener_{event}", **fields})
+
+    def access(self, **fields: object) -> None:
+        """One access log line per request (structured; buffered, flushed every 0.5 s)."""
+        if self.access_enabled:
+            self._line({"event": "access", **fields})
+
+    def _line(self, record: dict[str, object]) -> None:
+        record["ts"] = round(time.time(), 3)
+        record["pid"] = os.getpid()
+        self._log_lines.append(json.dumps(record, separators=(",", ":")))
+        if len(self._log_lines) >= 512:
+            self._flush_log()
+
+    def _flush_log(self) -> None:
+        if self._log_lines:
+            lines, self._log_lines = self._log_lines, []
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write("\n".join(lines) + "\n")
+                sys.stderr.flush()
+
+    # -- queues ------------------------------------------------------------------------------
+    def pool(self, queue: QueueRoute) -> UpstreamPool:
+        """The upstream pool of a queue (a re-created queue socket gets a new pool)."""
+        key = (queue.name, queue.path)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = UpstreamPool(queue.name, queue.path)
+        return pool
+
+    # -- channel -----------------------------------------------------------------------------
+    def on_channel(self) -> None:
+        """Read controller messages."""
+        for message, fds in self.channel.receive():
+            kind = message.get("type")
+            if kind == "config":
+                self.apply_config(message, fds)
+            else:
+                for fd in fds:
+                    os.close(fd)
+                if kind == "drain":
+                    self.start_drain()
+                elif kind == "stats_request":
+                    self.send_stats()
+        if self.channel.closed:
+            # The controller is gone (PDEATHSIG normally takes us first): stop serving.
+            self.start_drain()
+
+    def apply_config(self, message: dict[str, object], fds: list[int]) -> None:
+        """Swap in a new routing table and settings; open new sockets, close removed ones."""
+        try:
+            config = build_config(message)
+        except (ValueError, KeyError, TypeError) as exc:
+            for fd in fds:
+                os.close(fd)
+            self.log("config_error", error=str(exc))
+            return
+        described = message.get("sockets") if isinstance(message.get("sockets"), list) else []
+        assert isinstance(described, list)
+        wanted: dict[str, dict[str, object]] = {}
+        session = message.get("session") if isinstance(message.get("session"), dict) else {}
+        assert isinstance(session, dict)
+        raw_tls = session.get("tls")
+        tls: list[object] = list(raw_tls) if isinstance(raw_tls, list) else []
+        for item, fd in zip(described, fds, strict=False):
+            if not isinstance(item, dict):
+                os.close(fd)
+                continue
+            sid = str(item.get("id"))
+            wanted[sid] = item
+            if sid in self.servers or self.draining:
+                os.close(fd)  # already serving it: the controller sends every socket every time
+                continue
+            sock = socket.socket(fileno=fd)
+            sock.setblocking(False)
+            scheme = str(item.get("scheme", "http"))
+            context = self._tls(int(str(item.get("port", 0))), tls) if scheme == "https" else None
+            self.loop.create_task(self._serve(sid, sock, scheme, context))
+        for sid in list(self.servers):
+            if sid not in wanted:
+                server, sock = self.servers.pop(sid)
+                server.close()
+                sock.close()
+        previous = self.config
+        self.config = config
+        live = {(q.name, q.path) for q in config.queues.values()}
+        for key in list(self.pools):
+            if key not in live:
+                self.pools.pop(key).close()
+        if previous.version != config.version:
+            with contextlib.suppress(OSError):
+                self.channel.send({"type": "ack", "version": config.version})
+
+    def _tls(self, port: int, bindings: list[object]) -> ssl.SSLContext | None:
+        for binding in bindings:
+            if not isinstance(binding, dict):
+                continue
+            _, _, bport = str(binding.get("address", "")).rpartition(":")
+            if bport != str(port):
+                continue
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.set_alpn_protocols(["http/1.1"])
+            # The key never touches the disk: it lives in an anonymous memory file.
+            cert_fd = os.memfd_create("cert")
+            key_fd = os.memfd_create("key")
+            try:
+                os.write(cert_fd, str(binding.get("cert_pem", "")).encode())
+                os.write(key_fd, str(binding.get("key_pem", "")).encode())
+                context.load_cert_chain(f"/proc/self/fd/{cert_fd}", f"/proc/self/fd/{key_fd}")
+            except (ssl.SSLError, OSError) as exc:
+                self.log("tls_error", port=port, error=str(exc))
+                return None
+            finally:
+                os.close(cert_fd)
+                os.close(key_fd)
+            return context
+        self.log("tls_missing", port=port)
+        return None
+
+    async def _serve(
+        self, sid: str, sock: socket.socket, scheme: str, context: ssl.SSLContext | None
+    ) -> None:
+        server = await self.loop.create_server(
+            lambda: ClientConnection(self, scheme),
+            sock=sock,
+            ssl=context,
+            backlog=4096,
+            ssl_handshake_timeout=10.0 if context else None,
+        )
+        self.servers[sid] = (server, sock)
+
+    # -- timers ------------------------------------------------------------------------------
+    def sweep(self) -> None:
+        """Connection timers, once a second."""
+        now = time.monotonic()
+        for conn in list(self.connections):
+            conn.sweep(now)
+        self._flush_log()
+        if self.draining and not self.connections:
+            self._exit()
+            return
+        self.loop.call_later(SWEEP_S, self.sweep)
+
+    def send_stats(self) -> None:
+        """Report counters to the controller."""
+        with contextlib.suppress(OSError):
+            self.channel.send(self.stats.as_message())
+
+    def stats_tick(self) -> None:
+        """Counters every second."""
+        self.send_stats()
+        self.loop.call_later(STATS_S, self.stats_tick)
+
+    # -- stopping ----------------------------------------------------------------------------
+    def start_drain(self) -> None:
+        """Stop accepting; finish in-flight requests; close idle connections; then exit."""
+        if self.draining:
+            return
+        self.draining = True
+        for server, sock in self.servers.values():
+            server.close()
+            sock.close()
+        self.servers.clear()
+        for conn in list(self.connections):
+            conn.drain()
+        self.loop.call_later(DRAIN_LIMIT_S, self._exit)
+        if not self.connections:
+            self._exit()
+
+    def _exit(self) -> None:
+        self._flush_log()
+        self.send_stats()
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+def main(argv: list[str]) -> int:
+    """Run a listener process: ``--channel-fd N``."""
+    parser = argparse.ArgumentParser(prog="orchestrator-listener")
+    parser.add_argument("--channel-fd", type=int, required=True)
+    parser.add_argument("--no-access-log", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    sock = socket.socket(fileno=args.channel_fd)
+    sock.setblocking(False)
+    channel = Channel(sock)
+    app = ListenerApp(loop, channel, access_log=not args.no_access_log)
+    loop.add_reader(channel.fileno(), app.on_channel)
+    loop.add_signal_handler(signal.SIGTERM, app.start_drain)
+    loop.add_signal_handler(signal.SIGINT, app.start_drain)
+    loop.call_later(SWEEP_S, app.sweep)
+    loop.call_later(STATS_S, app.stats_tick)
+    try:
+        loop.run_until_complete(app.done)
+    finally:
+        with contextlib.suppress(Exception):
+            loop.remove_reader(channel.fileno())
+        channel.close()
+    return 0

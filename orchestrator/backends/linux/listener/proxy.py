@@ -1,0 +1,758 @@
+"""The listener's connections: a client connection and its upstream connections to queue sockets.
+
+Owns: ``ClientConnection`` (an asyncio protocol per client), ``UpstreamConnection`` (per connection to
+a queue socket) and ``UpstreamPool`` (idle keep-alive connections per queue). Requests are parsed by
+the sans-I/O ``http1`` core, routed by the pure ``routing`` table, re-serialised (never forwarded as
+client bytes) and sent over a Unix connection to the queue; responses are relayed with strict
+framing checks. One request at a time per connection, in order (pipelining); bodies stream both ways
+with backpressure. Hop-by-hop decisions come from parsed events, never from re-parsing headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from orchestrator.http1 import (
+    CONTINUE,
+    NEED_DATA,
+    PAUSED,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Framing,
+    RemoteProtocolError,
+    Request,
+    RequestParser,
+    Response,
+    ResponseParser,
+    State,
+    write_chunk,
+    write_error_response,
+    write_last_chunk,
+    write_request_head,
+    write_response_head,
+)
+from orchestrator.routing import (
+    HostPort,
+    Match,
+    NoHost,
+    NoPath,
+    RequestRejected,
+    normalize_host,
+    normalize_target,
+)
+
+if TYPE_CHECKING:
+    from orchestrator.backends.linux.listener.app import ListenerApp
+    from orchestrator.backends.linux.listener.config import Config, QueueRoute, Route
+
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
+HIGH_WATER = 256 * 1024
+MAX_PIPELINE_BUFFER = 1024 * 1024
+_LINGER0 = struct.pack("ii", 1, 0)
+
+# Connection states
+HEAD, BODY, WAIT, IDLE, CLOSING = range(5)
+
+
+class UpstreamPool:
+    """Idle keep-alive connections to one queue socket, reused before opening new ones."""
+
+    def __init__(self, name: str, path: str) -> None:
+        self.name = name
+        self.path = path
+        self.idle: deque[UpstreamConnection] = deque()
+
+    def take(self) -> UpstreamConnection | None:
+        """An idle connection that is still open, or ``None``."""
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.closed:
+                return conn
+        return None
+
+    def put(self, conn: UpstreamConnection) -> None:
+        """Keep a connection for reuse."""
+        if not conn.closed and len(self.idle) < 256:
+            conn.client = None
+            self.idle.append(conn)
+        else:
+            conn.close()
+
+    def connect(self) -> socket.socket:
+        """Open a new connection to the queue without blocking.
+
+        Raises:
+            BlockingIOError: the queue's backlog is full (http.sys: QueueFull).
+            OSError: the queue socket is gone or refuses.
+        """
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            sock.connect(self.path)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        while self.idle:
+            self.idle.pop().close()
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One connection to a queue socket (a worker accepted it)."""
+
+    def __init__(self, pool: UpstreamPool) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.client: ClientConnection | None = None
+        self.parser: ResponseParser | None = None
+        self.closed = False
+        self.reused = False
+        self.received = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement the interface without subclassing asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=HIGH_WATER)
+
+    def begin(self, client: ClientConnection, method: bytes) -> None:
+        """Start a request/response exchange on this connection."""
+        self.client = client
+        self.received = 0
+        if self.parser is None:
+            self.parser = ResponseParser(request_method=method)
+        else:
+            self.parser.start_next_response(method)
+
+    @property
+    def reusable(self) -> bool:
+        """The last response completed and the worker keeps the connection open."""
+        return not self.closed and self.parser is not None and self.parser.state is State.DONE
+
+    def data_received(self, data: bytes) -> None:
+        self.received += len(data)
+        client = self.client
+        if client is None or self.parser is None:
+            self.close()  # bytes on an idle connection: the worker is misbehaving
+            return
+        client.upstream_data(self, data)
+
+    def eof_received(self) -> bool | None:
+        client = self.client
+        if client is not None:
+            client.upstream_eof(self)
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        client = self.client
+        if client is not None:
+            client.upstream_lost(self)
+
+    def pause_writing(self) -> None:
+        if self.client is not None:
+            self.client.pause_client_reading()
+
+    def resume_writing(self) -> None:
+        if self.client is not None:
+            self.client.resume_client_reading()
+
+    def write(self, data: bytes) -> None:
+        """Send request bytes."""
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        """Close (without reuse)."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client connection: parse, route, forward, relay, repeat."""
+
+    def __init__(self, app: ListenerApp, scheme: str) -> None:
+        self.app = app
+        self.scheme = scheme
+        self.transport: asyncio.Transport | None = None
+        self.peer = ""
+        self.local_ip = ""
+        self.local_port = 0
+        self.parser: RequestParser | None = None
+        self.state = HEAD
+        self.since = time.monotonic()  # start of the current state (for the timers)
+        self.head_bytes = 0  # bytes of a head in progress (a timed-out partial head gets a 408)
+        self.request: Request | None = None
+        self.route: Route | None = None
+        self.queue: QueueRoute | None = None
+        self.upstream: UpstreamConnection | None = None
+        self.pending: list[bytes] = []  # request bytes waiting for the upstream to connect
+        self.connecting = False
+        self.retry_bytes: list[bytes] | None = None  # a small idempotent request kept for a retry
+        self.body_done = False
+        self.response_started = False
+        self.response_chunked = False
+        self.keep_alive = True
+        self.status = 0
+        self.sent = 0
+        self.started = 0.0
+        self.upstream_started = 0.0
+        self.reading_paused = False
+        self.write_mark = (0.0, 0)  # (when, buffered bytes) for the minimum send rate
+        self.closing = False
+
+    # -- client side -------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement the interface without subclassing asyncio.Transport.
+        transport = cast(asyncio.Transport, transport)
+        self.transport = transport
+        app = self.app
+        app.connections.add(self)
+        app.stats.connections = len(app.connections)
+        app.stats.accepted += 1
+        settings = app.config.settings
+        if settings.max_connections and len(app.connections) > settings.max_connections:
+            app.stats.error("ConnLimit")
+            self._abort()
+            return
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) else ""
+        if isinstance(local, tuple):
+            self.local_ip, self.local_port = str(local[0]), int(local[1])
+            if self.local_ip.startswith("::ffff:"):
+                self.local_ip = self.local_ip[7:]
+        transport.set_write_buffer_limits(high=HIGH_WATER)
+        self.parser = RequestParser(
+            max_url_bytes=settings.max_url_bytes,
+            max_header_bytes=settings.max_request_header_bytes,
+            max_field_bytes=settings.max_request_header_bytes,
+            max_header_fields=settings.max_header_fields,
+            max_body_bytes=settings.max_body_bytes,
+        )
+
+    def data_received(self, data: bytes) -> None:
+        parser = self.parser
+        if parser is None or self.closing:
+            return
+        if self.state == IDLE:
+            self.state, self.since = HEAD, time.monotonic()
+        if self.state == HEAD:
+            self.head_bytes += len(data)
+        elif self.state == BODY:
+            self.since = time.monotonic()
+        try:
+            parser.receive_data(data)
+        except RemoteProtocolError as exc:
+            self._protocol_error(exc)
+            return
+        self._events()
+
+    def eof_received(self) -> bool | None:
+        if self.parser is not None and not self.closing:
+            try:
+                self.parser.receive_data(b"")
+            except RemoteProtocolError as exc:
+                self._protocol_error(exc)
+                return None
+            self._events()
+        if self.state in (HEAD, IDLE) and self.upstream is None:
+            self._close()
+        return True  # keep our side open for a response in progress
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        app = self.app
+        app.connections.discard(self)
+        app.stats.connections = len(app.connections)
+        if self.upstream is not None:
+            # The client went away mid-exchange: the upstream connection cannot be reused.
+            self.upstream.client = None
+            self.upstream.close()
+            self.upstream = None
+        self._release_queue()
+
+    def pause_writing(self) -> None:
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.resume_reading()
+
+    def pause_client_reading(self) -> None:
+        """The upstream is slow to take the body: stop reading from the client."""
+        if not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_client_reading(self) -> None:
+        """The upstream caught up."""
+        if self.reading_paused and self.transport is not None:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    # -- request events ----------------------------------------------------------------------
+    def _events(self) -> None:
+        parser = self.parser
+        assert parser is not None
+        while not self.closing:
+            try:
+                event = parser.next_event()
+            except RemoteProtocolError as exc:
+                self._protocol_error(exc)
+                return
+            if event is NEED_DATA or event is PAUSED:
+                return
+            if isinstance(event, Request):
+                parser.pause()  # one request at a time: the next waits for this response
+                self._request(event)
+            elif isinstance(event, Data):
+                self._forward(event.data)
+            elif isinstance(event, EndOfMessage):
+                self._body_end(event)
+            elif isinstance(event, ConnectionClosed):
+                if self.upstream is None and not self.response_started:
+                    self._close()
+                return
+
+    def _request(self, req: Request) -> None:
+        app = self.app
+        config: Config = app.config  # one table for the whole request, even if a new one arrives
+        self.request = req
+        self.started = time.monotonic()
+        self.state, self.since = BODY, self.started
+        self.head_bytes = 0
+        self.keep_alive = req.keep_alive and not app.draining
+        self.status = 0
+        self.sent = 0
+        self.body_done = False
+        self.response_started = False
+        self.upstream_started = 0.0
+        try:
+            target = normalize_target(req.target)
+            host = target.authority or (
+                normalize_host(req.host) if req.host else HostPort("", None)
+            )
+        except RequestRejected as exc:
+            self._error(exc.status_hint, exc.reason)
+            return
+        match = config.table.lookup(
+            self.scheme, self.local_port, self.local_ip, host.host, target.path
+        )
+        if isinstance(match, NoHost):
+            self._error(400, "Hostname", body=b"Bad Request - Invalid Hostname\r\n")
+            return
+        if isinstance(match, NoPath):
+            self._error(404, "NotFound")
+            return
+        assert isinstance(match, Match)
+        route: Route = match.target
+        self.route = route
+        queue = route.queue
+        if route.state != "enabled" or queue is None or queue.state != "enabled":
+            reason = "Disabled" if queue is None or route.state != "enabled" else queue.reason
+            self._refuse(queue, reason or "Disabled")
+            return
+        if route.max_connections is not None:
+            if app.stats.group(route.group).inflight >= route.max_connections:
+                self._refuse(queue, "ConnLimit")
+                return
+        forwarded_host = req.host or f"{self.local_ip}:{self.local_port}".encode()
+        query = b"" if target.query is None else b"?" + target.query.encode("latin-1")
+        head = write_request_head(
+            req,
+            x_forwarded_for=self.peer.encode(),
+            x_forwarded_proto=self.scheme.encode(),
+            x_forwarded_host=forwarded_host,
+            forwarded=b'for="%s";proto=%s;host="%s"'
+            % (self.peer.encode(), self.scheme.encode(), forwarded_host),
+            host=forwarded_host,
+            keep_alive=True,
+            target=target.path.encode("latin-1") + query,
+        )
+        if not self._attach(queue):
+            return
+        self.queue = queue
+        qstats = app.stats.queue(queue.name)
+        qstats.requests += 1
+        qstats.inflight += 1
+        app.stats.group(route.group).inflight += 1
+        small = req.content_length is not None and req.content_length <= 64 * 1024
+        self.retry_bytes = (
+            [head] if req.method in IDEMPOTENT and (small or not req.has_body) else None
+        )
+        self._send_upstream(head)
+        if req.expect_continue:
+            self._write(CONTINUE)
+
+    def _attach(self, queue: QueueRoute) -> bool:
+        """Get an upstream connection to ``queue`` (pooled or new); answers 503 when it is full."""
+        assert self.request is not None
+        pool = self.app.pool(queue)
+        conn = pool.take()
+        if conn is not None and conn.reusable:
+            conn.reused = True
+            conn.begin(self, self.request.method)
+            self.upstream = conn
+            return True
+        if conn is not None:
+            conn.close()
+        try:
+            sock = pool.connect()
+        except BlockingIOError:
+            self._refuse(queue, "QueueFull")
+            return False
+        except OSError as exc:
+            self.app.log("upstream_unavailable", queue=queue.name, error=exc.strerror or str(exc))
+            self._refuse(queue, "AppOffline" if exc.errno == errno.ECONNREFUSED else "N/A")
+            return False
+        conn = UpstreamConnection(pool)
+        conn.begin(self, self.request.method)
+        self.upstream = conn
+        self.connecting = True
+        task = asyncio.ensure_future(self.app.loop.create_unix_connection(lambda: conn, sock=sock))
+        task.add_done_callback(self._connected)
+        return True
+
+    def _connected(
+        self, task: asyncio.Future[tuple[asyncio.Transport, UpstreamConnection]]
+    ) -> None:
+        self.connecting = False
+        if task.cancelled() or task.exception() is not None:
+            if self.upstream is not None:
+                self.upstream.closed = True
+            self._upstream_failed("cannot connect to the queue")
+            return
+        pending, self.pending = self.pending, []
+        if self.upstream is not None:
+            for chunk in pending:
+                self.upstream.write(chunk)
+
+    def _send_upstream(self, data: bytes) -> None:
+        if not self.upstream_started:
+            self.upstream_started = time.monotonic()
+        if self.connecting or self.upstream is None:
+            self.pending.append(data)
+        else:
+            self.upstream.write(data)
+
+    def _forward(self, data: bytes) -> None:
+        if self.upstream is None or not data:
+            return  # an answered request (404, 503): its body is discarded
+        req = self.request
+        out = write_chunk(data) if req is not None and req.chunked else data
+        if self.retry_bytes is not None:
+            self.retry_bytes.append(out)
+        self._send_upstream(out)
+
+    def _body_end(self, event: EndOfMessage) -> None:
+        req = self.request
+        if req is not None and req.chunked and self.upstream is not None:
+            last = write_last_chunk(event.trailers)
+            if self.retry_bytes is not None:
+                self.retry_bytes.append(last)
+            self._send_upstream(last)
+        self.body_done = True
+        if self.state == BODY:
+            self.state, self.since = WAIT, time.monotonic()
+        if self.upstream is None and self.status:
+            self._finish_cycle()  # we answered it ourselves (404): go on with the next request
+
+    # -- upstream events ---------------------------------------------------------------------
+    def upstream_data(self, conn: UpstreamConnection, data: bytes) -> None:
+        if conn is not self.upstream or conn.parser is None:
+            conn.close()
+            return
+        parser = conn.parser
+        try:
+            parser.receive_data(data)
+            while True:
+                event = parser.next_event()
+                if event is NEED_DATA or event is PAUSED:
+                    return
+                if isinstance(event, Response):
+                    if not event.informational:
+                        self._response_head(event)
+                elif isinstance(event, Data):
+                    if event.data:
+                        self._write(
+                            write_chunk(event.data) if self.response_chunked else event.data
+                        )
+                elif isinstance(event, EndOfMessage):
+                    self._response_end(conn)
+                    return
+                elif isinstance(event, ConnectionClosed):
+                    return
+        except RemoteProtocolError as exc:
+            self.app.stats.error("BadResponse")
+            self.app.log(
+                "bad_response", queue=self.queue.name if self.queue else "", error=str(exc)
+            )
+            conn.client = None
+            conn.close()
+            self.upstream = None
+            if self.response_started:
+                self._abort()
+            else:
+                self._error(502, "BadResponse")
+
+    def upstream_eof(self, conn: UpstreamConnection) -> None:
+        if conn is self.upstream and conn.parser is not None:
+            self.upstream_data(conn, b"")
+
+    def upstream_lost(self, conn: UpstreamConnection) -> None:
+        if conn is not self.upstream:
+            return
+        self.upstream = None
+        if self.response_started:
+            self._abort()  # the response was cut short: the client must see it was
+            return
+        if conn.reused and conn.received == 0 and self.retry_bytes is not None and self.body_done:
+            # A pooled connection the worker had already closed: the request never reached it.
+            retry, self.retry_bytes = self.retry_bytes, None
+            self.app.stats.error("UpstreamRetry")
+            queue = self.queue
+            self._release_queue()
+            if queue is not None and self._attach(queue):
+                self.queue = queue
+                self.app.stats.queue(queue.name).inflight += 1
+                if self.route is not None:
+                    self.app.stats.group(self.route.group).inflight += 1
+                for chunk in retry:
+                    self._send_upstream(chunk)
+            return
+        self._upstream_failed("the worker closed the connection before answering")
+
+    def _upstream_failed(self, why: str) -> None:
+        self.upstream = None
+        self.app.stats.error("Connection_Abandoned_By_AppPool")
+        self.app.log("upstream_failed", queue=self.queue.name if self.queue else "", error=why)
+        self._error(502, "Connection_Abandoned_By_AppPool")
+
+    def _response_head(self, resp: Response) -> None:
+        req = self.request
+        assert req is not None
+        self.status = resp.status_code
+        http10 = req.http_version == b"1.0"
+        if not resp.keep_alive and resp.framing is not Framing.CLOSE:
+            # The worker closes after this response; our client connection need not.
+            pass
+        body_by_close = resp.framing is Framing.CLOSE
+        self.response_chunked = (resp.framing is Framing.CHUNKED or body_by_close) and not http10
+        if http10 and resp.framing in (Framing.CHUNKED, Framing.CLOSE):
+            self.keep_alive = False  # an HTTP/1.0 client learns the end by the close
+        if self.app.draining:
+            self.keep_alive = False
+        head = write_response_head(
+            resp, chunked=self.response_chunked, keep_alive=self.keep_alive, http10=http10
+        )
+        self.response_started = True
+        self._write(head)
+
+    def _response_end(self, conn: UpstreamConnection) -> None:
+        if self.response_chunked:
+            self._write(write_last_chunk())
+        self.upstream = None
+        if conn.reusable and self.body_done:
+            conn.pool.put(conn)
+        else:
+            conn.client = None
+            conn.close()
+        self._complete_response()
+
+    def _complete_response(self) -> None:
+        app = self.app
+        now = time.monotonic()
+        duration_ms = (now - self.started) * 1000
+        upstream_ms = (now - self.upstream_started) * 1000 if self.upstream_started else 0.0
+        if self.queue is not None:
+            app.stats.queue(self.queue.name).finished(self.status, duration_ms, upstream_ms)
+        if self.route is not None:
+            app.stats.group(self.route.group).finished(self.status, duration_ms, upstream_ms)
+        self._release_queue()
+        self._access(duration_ms, upstream_ms)
+        if self.body_done:
+            self._finish_cycle()
+        else:
+            # The worker answered before reading the whole body: the connection cannot go on.
+            self._close()
+
+    def _release_queue(self) -> None:
+        if self.queue is None:
+            return
+        self.app.stats.queue(self.queue.name).inflight -= 1
+        if self.route is not None:
+            group = self.app.stats.group(self.route.group)
+            group.inflight = max(0, group.inflight - 1)
+        self.queue = None
+
+    def _access(self, duration_ms: float, upstream_ms: float) -> None:
+        req = self.request
+        if req is None:
+            return
+        route = self.route
+        self.app.access(
+            client=self.peer,
+            host=req.host.decode("latin-1"),
+            method=req.method.decode("latin-1"),
+            target=req.target.decode("latin-1"),
+            status=self.status,
+            bytes=self.sent,
+            duration_ms=round(duration_ms, 3),
+            queue=route.queue.name if route is not None and route.queue is not None else "",
+            group=route.group if route is not None else "",
+            upstream_ms=round(upstream_ms, 3),
+        )
+
+    def _finish_cycle(self) -> None:
+        """The exchange is over: go on with the next (pipelined) request, or close."""
+        self.request = None
+        self.route = None
+        self.retry_bytes = None
+        if not self.keep_alive or self.app.draining:
+            self._close()
+            return
+        self.state, self.since = IDLE, time.monotonic()
+        parser = self.parser
+        if parser is not None:
+            parser.resume()
+            self._events()
+
+    # -- answers of our own ------------------------------------------------------------------
+    def _refuse(self, queue: QueueRoute | None, reason: str) -> None:
+        """503 per the queue's verbosity (basic resets the connection, as http.sys does)."""
+        if queue is not None:
+            q = self.app.stats.queue(queue.name)
+            q.refused[reason] = q.refused.get(reason, 0) + 1
+        self.app.stats.error(reason)
+        verbosity = queue.verbosity503 if queue is not None else "limited"
+        if verbosity == "basic":
+            self.status = 503
+            self._access(0.0, 0.0)
+            self._abort()
+            return
+        retry = queue.retry_after if queue is not None else 5
+        body = (
+            b"Service Unavailable\r\n"
+            if verbosity == "limited"
+            else f"Service Unavailable ({reason})\r\n".encode()
+        )
+        self._error(503, reason, body=body, extra=[(b"retry-after", str(retry).encode())])
+
+    def _protocol_error(self, exc: RemoteProtocolError) -> None:
+        reason = str(exc.reason or "BadRequest")
+        if self.response_started:
+            self.app.stats.error(reason)
+            self._abort()
+            return
+        self._error(int(exc.error_status_hint), reason)
+
+    def _error(
+        self,
+        status: int,
+        reason: str,
+        *,
+        body: bytes | None = None,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        """Answer ``status`` ourselves and close (http.sys closes after its own errors)."""
+        self.status = status
+        self.keep_alive = False
+        self.app.stats.error(reason)
+        if self.upstream is not None:
+            self.upstream.client = None
+            self.upstream.close()
+            self.upstream = None
+        self._release_queue()
+        if status >= 500 or status in (400, 408, 413, 414, 431):
+            self.app.log("request_error", status=status, reason=reason, client=self.peer)
+        if not self.response_started:
+            self._write(write_error_response(status, body=body, extra_headers=extra or []))
+            self.response_started = True
+        self._access((time.monotonic() - self.started) * 1000 if self.started else 0.0, 0.0)
+        self._close()
+
+    # -- transport helpers -------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            self.sent += len(data)
+            transport.write(data)
+
+    def _close(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.state = CLOSING
+        if self.transport is not None:
+            self.transport.close()
+
+    def _abort(self) -> None:
+        """Reset the connection (RST), as http.sys does for Basic 503 verbosity."""
+        self.closing = True
+        transport = self.transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
+        transport.abort()
+
+    # -- timers (the app's sweeper calls this about once a second) ---------------------------
+    def sweep(self, now: float) -> None:
+        """Enforce header wait, idle, entity body and the minimum send rate."""
+        if self.closing or self.transport is None:
+            return
+        s = self.app.config.settings
+        if self.state == HEAD and now - self.since > s.header_wait_s:
+            self.app.stats.error("Timer_HeaderWait")
+            self._timed_out(408 if self.head_bytes else 0)
+            return
+        if self.state == IDLE and now - self.since > s.idle_connection_s:
+            self.app.stats.error("Timer_ConnectionIdle")
+            self._close()
+            return
+        body_limit = self.route.entity_body_s if self.route is not None else s.entity_body_s
+        if self.state == BODY and not self.body_done and now - self.since > body_limit:
+            self.app.stats.error("Timer_EntityBody")
+            self._timed_out(408)
+            return
+        buffered = self.transport.get_write_buffer_size()
+        when, mark = self.write_mark
+        if buffered == 0:
+            self.write_mark = (now, 0)
+        elif mark == 0:
+            self.write_mark = (now, buffered)
+        elif now - when >= 5.0:
+            # After a 5 s grace the client must take at least minSendRate bytes a second.
+            if s.min_send_rate and mark - buffered < s.min_send_rate * (now - when):
+                self.app.stats.error("Timer_MinBytesPerSecond")
+                self._abort()
+            else:
+                self.write_mark = (now, buffered)
+
+    def _timed_out(self, status: int) -> None:
+        if status and not self.response_started:
+            self.status = status
+            self._write(write_error_response(status))
+            self.response_started = True
+        self._close()
+
+    def drain(self) -> None:
+        """The listener is stopping: idle connections close now, busy ones after their response."""
+        if self.state == IDLE or (self.state == HEAD and not self.head_bytes):
+            self._close()
