@@ -131,7 +131,9 @@ def write_request_head(
         raise LocalProtocolError("no Host to forward (HTTP/1.0 without Host): pass host=")
     drop = _DROP.union(request.connection) if request.connection else _DROP
     lines = [
-        request.method + b" " + (origin_form(request.target) if target is None else target)
+        request.method
+        + b" "
+        + (origin_form(request.target) if target is None else target)
         + b" HTTP/1.1",
         b"host: " + target_host,
     ]

@@ -17,7 +17,6 @@ import socket
 import struct
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from orchestrator.http1 import (
@@ -366,10 +365,10 @@ class ClientConnection(asyncio.Protocol):
             reason = "Disabled" if queue is None or route.state != "enabled" else queue.reason
             self._refuse(queue, reason or "Disabled")
             return
-        if route.max_connections is not None:
-            if app.stats.group(route.group).inflight >= route.max_connections:
-                self._refuse(queue, "ConnLimit")
-                return
+        limit = route.max_connections
+        if limit is not None and app.stats.group(route.group).inflight >= limit:
+            self._refuse(queue, "ConnLimit")
+            return
         forwarded_host = req.host or f"{self.local_ip}:{self.local_port}".encode()
         query = b"" if target.query is None else b"?" + target.query.encode("latin-1")
         head = write_request_head(
@@ -547,9 +546,6 @@ class ClientConnection(asyncio.Protocol):
         assert req is not None
         self.status = resp.status_code
         http10 = req.http_version == b"1.0"
-        if not resp.keep_alive and resp.framing is not Framing.CLOSE:
-            # The worker closes after this response; our client connection need not.
-            pass
         body_by_close = resp.framing is Framing.CLOSE
         self.response_chunked = (resp.framing is Framing.CHUNKED or body_by_close) and not http10
         if http10 and resp.framing in (Framing.CHUNKED, Framing.CLOSE):
