@@ -351,13 +351,20 @@ class LinuxBackend:
             self._wait_ready(name, gen, spec, report)
         except (TemporaryBackendError, PermanentBackendError) as exc:
             runner = self.supervisor.pools[name]
-            self.supervisor.stop_generation(runner, gen, "did not become ready")
             if old:
+                # Overlapped recycle failed: drop the new processes, the old ones keep serving.
+                self.supervisor.stop_generation(runner, gen, "did not become ready")
                 raise PermanentBackendError(
                     f"worker/{name}: the new processes did not become healthy; the old ones keep "
                     "serving",
                     exc.summary + ". Fix the pool's definition, or run: orchestrator reset " + name,
                 ) from exc
+            # A new pool stays registered (restarting, or stopped by rapid-fail protection) so that
+            # its URLs answer 503 and status says why, until its definition changes or a reset.
+            self.pools[name] = spec
+            self.identities_in_use[name] = identity
+            self._refresh_grants()
+            self._config_dirty = True
             raise
         self.pools[name] = spec
         self.identities_in_use[name] = identity

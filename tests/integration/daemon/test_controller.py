@@ -1,0 +1,226 @@
+"""The controller end to end: real processes, real sockets on 127.0.0.1, the quickstart's apps.
+
+Run as root, pools get dedicated users (user: auto) and the listener runs as orch-listener; run as
+an ordinary user, everything runs as that user. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from orchestrator.cli import main
+from tests.support.controller import (
+    REPO,
+    Names,
+    controller_state,
+    free_port,
+    http,
+    quickstart_manifest,
+    running_controller,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for PID 1 to reap it does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def test_the_quickstart_routes_each_path_to_its_own_pool(world_dir: str, names: Names) -> None:
+    """/hello/ reaches the hello pool, /notes/ the notes pool, anything else is 404."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        hello = ctl.get("/hello/x").json()
+        assert ("hello", "/hello/x") == (hello["app"], hello["path"])
+        posted = http(port, "/notes/", method="POST", body=b"remember the milk")
+        assert 201 == posted.status
+        assert "remember the milk" in posted.json()["notes"]  # type: ignore[operator]
+        assert 404 == ctl.get("/elsewhere/").status
+        assert "/hello" == ctl.get("/hello").json()["path"]  # /hello reaches the /hello/ prefix
+
+
+def test_status_json_carries_the_documented_fields(world_dir: str, names: Names) -> None:
+    """manifest.sha256, queues, urlGroups, workers (pid, uid, user, state) and the listener."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        state = ctl.state()
+        assert 64 == len(str(state["manifest"]["sha256"]))  # type: ignore[index]
+        assert {names.hello, names.notes} == {q["name"] for q in state["queues"]}  # type: ignore[union-attr, index]
+        assert {names.hello, names.notes} == {g["name"] for g in state["urlGroups"]}  # type: ignore[union-attr, index]
+        worker = state["workers"][0]  # type: ignore[index]
+        for field in ("pool", "pid", "uid", "user", "state", "restarts", "health"):
+            assert field in worker
+        listener = state["listener"]
+        assert isinstance(listener, dict)
+        assert listener["pid"] and f"127.0.0.1:{port}" in listener["addresses"]  # type: ignore[operator]
+
+
+def test_a_killed_worker_is_replaced_within_a_second(world_dir: str, names: Names) -> None:
+    """kill -9 of a worker: the next request waits in the queue (the socket never went away) and
+    a replacement process serves it within 1 s."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        (victim,) = ctl.pids(names.hello)
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        served = ctl.get("/hello/after", timeout=5.0)
+        elapsed = time.monotonic() - killed_at
+        assert 200 == served.status
+        assert victim != served.json()["pid"]
+        assert elapsed < 1.0, f"served {elapsed:.2f}s after the kill"
+
+
+def test_a_pool_that_crashes_at_boot_is_stopped_and_answers_503(
+    world_dir: str, names: Names
+) -> None:
+    """Rapid-fail: the crashing pool answers 503 with Retry-After; the other app keeps serving."""
+    port = free_port()
+    crash = f'[{sys.executable}, "-c", "import sys; sys.exit(1)"]'
+    manifest = quickstart_manifest(port, names, hello_command=crash, health=False)
+    with running_controller(world_dir, manifest, port=port, converge=False) as ctl:
+        wait_until(
+            lambda: (ctl.state().get("pools") or {}).get(names.hello, {}).get("halted"),  # type: ignore[union-attr]
+            30,
+            "rapid-fail protection to stop the hello pool",
+        )
+        refused = ctl.get("/hello/")
+        assert 503 == refused.status
+        assert "retry-after" in refused.headers
+        assert 200 == ctl.get("/notes/").status
+        assert "rapid-fail protection" in str(ctl.state()["pools"][names.hello]["halted"])  # type: ignore[index]
+
+
+def test_sigterm_stops_everything_and_exits_0(world_dir: str, names: Names) -> None:
+    """Graceful stop: exit code 0, every socket removed, no worker left."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        pids = ctl.pids(names.hello) | ctl.pids(names.notes)
+        assert 0 == ctl.stop(timeout_s=30)
+        assert not os.path.exists(os.path.join(ctl.run_dir, "control.sock"))
+        assert not os.path.exists(os.path.join(ctl.run_dir, "queues", f"{names.hello}.sock"))
+        for pid in pids:
+            assert not alive(pid), pid
+
+
+def test_sigkill_of_the_controller_takes_every_child_within_a_second(
+    world_dir: str, names: Names
+) -> None:
+    """PDEATHSIG (set after the uid change) and cgroups: nothing survives the controller."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        state = ctl.state()
+        children = {int(str(w["pid"])) for w in state["workers"]}  # type: ignore[union-attr, index]
+        children |= set(state["listener"]["pids"])  # type: ignore[index]
+        os.kill(ctl.proc.pid, signal.SIGKILL)
+        wait_until(
+            lambda: not any(alive(p) for p in children),
+            1.0,
+            "every child of the killed controller to be gone",
+        )
+
+
+def test_a_restarted_controller_binds_the_same_port_at_once(world_dir: str, names: Names) -> None:
+    """After SIGKILL, a new controller binds the port again without EADDRINUSE and serves."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names)
+    with running_controller(world_dir, manifest, port=port) as ctl:
+        assert 200 == ctl.get("/hello/").status
+        os.kill(ctl.proc.pid, signal.SIGKILL)
+        ctl.proc.wait(timeout=5)
+    with running_controller(world_dir, manifest, port=port) as again:
+        assert 200 == again.get("/hello/").status
+
+
+def test_plan_against_a_running_controller_shows_no_changes(
+    world_dir: str, names: Names, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """plan talks to the controller: the applied manifest is "No changes" (exit 0)."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        code = main(["plan", ctl.site, "--run-dir", ctl.run_dir, "--detailed-exitcode"])
+        out = capsys.readouterr().out
+        assert 0 == code, out
+        assert "No changes. Live state matches the manifest." in out
+
+
+def test_apply_through_the_controller_waits_and_reports(
+    world_dir: str, names: Names, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """apply of a changed pool restarts it (create before destroy) and exits 0 when healthy."""
+    port = free_port()
+    with running_controller(
+        world_dir, quickstart_manifest(port, names), port=port, args=("--no-watch",)
+    ) as ctl:
+        before = ctl.pids(names.notes)
+        changed = quickstart_manifest(port, names).replace(
+            'command: [orchestrator, worker, "notes:app"]',
+            'command: [orchestrator, worker, --threads, "4", "notes:app"]',
+        )
+        ctl.write("site.yaml", changed)
+        code = main(["apply", ctl.site, "--run-dir", ctl.run_dir])
+        captured = capsys.readouterr()
+        assert 0 == code, captured.err
+        assert "1 replaced" in captured.out
+        assert before.isdisjoint(ctl.pids(names.notes))
+        assert 200 == ctl.get("/notes/").status
+
+
+def test_a_queue_socket_removed_by_hand_is_drift_and_is_repaired(
+    world_dir: str, names: Names
+) -> None:
+    """The next pass re-creates the socket and restarts the pool on it; the app serves again."""
+    port = free_port()
+    with running_controller(
+        world_dir, quickstart_manifest(port, names), port=port, args=("--resync", "1s")
+    ) as ctl:
+        os.unlink(os.path.join(ctl.run_dir, "queues", f"{names.hello}.sock"))
+        wait_until(
+            lambda: os.path.exists(os.path.join(ctl.run_dir, "queues", f"{names.hello}.sock")),
+            15,
+            "the queue socket to be re-created",
+        )
+        wait_until(lambda: ctl.get("/hello/").status == 200, 15, "hello to serve again")
+        assert any(e.get("reason") == "deleted_outside" for e in ctl.events("drift"))
+
+
+def test_no_controller_is_said_plainly(
+    world_dir: str, names: Names, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status with nothing running: one sentence, exit 1, no traceback."""
+    assert 1 == main(["status", "--run-dir", os.path.join(world_dir, "none")])
+    err = capsys.readouterr().err
+    assert "no controller is running at" in err
+    assert "Traceback" not in err
+    assert controller_state(os.path.join(world_dir, "none")) is None
+
+
+@pytest.mark.parametrize(
+    ("server", "command"),
+    [
+        ("gunicorn", '[gunicorn, --workers, "1", "hello:app"]'),
+        ("uvicorn", '[uvicorn, --fd, "3", "asgi_hello:app"]'),
+    ],
+)
+def test_gunicorn_and_uvicorn_serve_as_workers(
+    world_dir: str, names: Names, server: str, command: str
+) -> None:
+    """Any server that takes an inherited socket works unchanged (fd 3)."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names, hello_command=command)
+    with running_controller(
+        world_dir, manifest, port=port, apps_from=os.path.join(REPO, "tests", "support", "apps")
+    ) as ctl:
+        answer = ctl.get("/hello/x")
+        assert 200 == answer.status, answer.body
+        assert "/hello/x" == answer.json()["path"]

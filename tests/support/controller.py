@@ -1,0 +1,342 @@
+"""Running a real controller in tests: a manifest in a world-readable directory, ``orchestrator run``
+as a subprocess, its admin API, HTTP requests to its listener, and a teardown that leaves nothing.
+
+Everything is bounded: every wait has a deadline and teardown kills the controller's process group
+(and, as root, any process of the pools' users).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client as httpclient
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from orchestrator.controller.client import Client
+from orchestrator.errors import OrchestratorError
+
+_SEQ = itertools.count(1)
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ORCHESTRATOR = [sys.executable, "-m", "orchestrator"]
+
+
+def free_port() -> int:
+    """A port that was free a moment ago on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.05
+) -> object:
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except Exception as exc:  # keep polling; the last error is reported at the end
+            last_error = exc
+            value = None
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(
+        f"timed out after {timeout_s}s waiting for {what} (last error: {last_error!r})"
+    )
+
+
+@dataclass
+class HttpResult:
+    """One HTTP answer."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> dict[str, object]:
+        """The body as JSON."""
+        data = json.loads(self.body)
+        assert isinstance(data, dict)
+        return data
+
+
+def http(
+    port: int,
+    path: str,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+    host: str = "127.0.0.1",
+) -> HttpResult:
+    """One request on a fresh connection."""
+    conn = httpclient.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return HttpResult(resp.status, resp.read(), {k.lower(): v for k, v in resp.getheaders()})
+    finally:
+        conn.close()
+
+
+@dataclass
+class Controller:
+    """A running ``orchestrator run``."""
+
+    site: str  # the manifest directory
+    run_dir: str
+    proc: subprocess.Popen[bytes]
+    log_path: str
+    port: int
+    extra_uids: list[int] = field(default_factory=list)
+
+    @property
+    def client(self) -> Client:
+        """An admin API client for this controller."""
+        return Client(self.run_dir, timeout_s=30)
+
+    def state(self) -> dict[str, object]:
+        """``status --json``."""
+        return self.client.request("state")
+
+    def log(self) -> str:
+        """The controller's stderr so far."""
+        with open(self.log_path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+
+    def events(self, name: str | None = None) -> list[dict[str, object]]:
+        """Structured events from the log (json format)."""
+        out = []
+        for line in self.log().splitlines():
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    record = json.loads(line)
+                    if name is None or record.get("event") == name:
+                        out.append(record)
+        return out
+
+    def workers(self, pool: str | None = None) -> list[dict[str, object]]:
+        """Running worker processes (from status)."""
+        found = self.state().get("workers", [])
+        assert isinstance(found, list)
+        return [w for w in found if pool is None or w.get("pool") == pool]
+
+    def pids(self, pool: str) -> set[int]:
+        """Pids of a pool's ready processes."""
+        return {int(str(w["pid"])) for w in self.workers(pool) if w.get("state") == "ready"}
+
+    def converged(self) -> bool:
+        """The last pass converged with no failures."""
+        state = self.state()
+        rec = state.get("reconcile")
+        return isinstance(rec, dict) and bool(rec.get("converged")) and not rec.get("failed")
+
+    def wait_converged(self, timeout_s: float = 60.0) -> None:
+        """Wait until the controller has applied everything and every pool is ready."""
+        wait_until(self.converged, timeout_s, f"the controller to converge\n{self.log()[-4000:]}")
+
+    def write(self, name: str, text: str) -> None:
+        """Replace a manifest file the way editors do (write a temporary file, rename it)."""
+        path = os.path.join(self.site, name)
+        tmp = path + ".tmp~"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+
+    def get(self, path: str, **kw: object) -> HttpResult:
+        """GET through the listener."""
+        return http(self.port, path, **kw)  # type: ignore[arg-type]
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """SIGTERM and wait; returns the exit code (None when it had to be killed)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+        return None if self.proc.returncode is None else self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group, then stragglers of the pools' users."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class Names:
+    """Names unique to one test, so that concurrent test runs never share a pool's dedicated user
+    (``orch-POOL``) or the listener's user."""
+
+    hello: str
+    notes: str
+    listener_user: str | None  # a throwaway user as root; None (the invoking user) otherwise
+
+
+def unique_names() -> Names:
+    """Fresh pool names (and, as root, a fresh user for the listener)."""
+    tag = f"{os.getpid() % 10000}{next(_SEQ)}"
+    listener = None
+    if os.geteuid() == 0:
+        from tests.support.users import create_user
+
+        listener = create_user("ol").name
+    return Names(f"hello{tag}", f"notes{tag}", listener)
+
+
+def quickstart_manifest(
+    port: int,
+    names: Names | None = None,
+    *,
+    user: str | None = None,
+    extra: str = "",
+    hello_command: str | None = None,
+    health: bool = True,
+) -> str:
+    """The quickstart's shape on a given port, with the test's own pool names."""
+    names = names or Names("hello", "notes", None)
+    hello, notes = names.hello, names.notes
+    user_line = f"    user: {user}\n" if user else ""
+    listener = f"  listener: {{user: {names.listener_user}}}\n" if names.listener_user else ""
+
+    def probe(app: str) -> str:
+        return (
+            f"    health: {{path: /{app}/healthz, interval: 2s, timeout: 2s}}\n" if health else ""
+        )
+
+    command = hello_command or '[orchestrator, worker, "hello:app"]'
+    return f"""apiVersion: orchestrator/v1
+session:
+  name: test
+  timeouts: {{headerWait: 10s, idleConnection: 30s}}
+{listener}queues:
+  {hello}: {{}}
+  {notes}: {{}}
+urlGroups:
+  {hello}:
+    queue: {hello}
+    urls: ["http://127.0.0.1:{port}/hello/"]
+  {notes}:
+    queue: {notes}
+    urls: ["http://127.0.0.1:{port}/notes/"]
+workers:
+  {hello}:
+    queue: {hello}
+    command: {command}
+    cwd: apps
+{user_line}    startupTimeLimit: 30s
+    shutdownTimeLimit: 5s
+    rapidFailProtection: {{maxCrashes: 3, interval: 1m}}
+{probe("hello")}  {notes}:
+    queue: {notes}
+    command: [orchestrator, worker, "notes:app"]
+    cwd: apps
+{user_line}    startupTimeLimit: 30s
+    shutdownTimeLimit: 5s
+{probe("notes")}{extra}"""
+
+
+@contextlib.contextmanager
+def running_controller(
+    world_dir: str,
+    manifest: str,
+    *,
+    port: int,
+    args: tuple[str, ...] = (),
+    converge: bool = True,
+    apps_from: str | None = None,
+) -> Iterator[Controller]:
+    """Start ``orchestrator run`` on ``manifest`` (written to ``world_dir/site/site.yaml``)."""
+    site = os.path.join(world_dir, "site")
+    os.makedirs(site, exist_ok=True)
+    shutil.copytree(
+        apps_from or os.path.join(REPO, "examples", "quickstart", "apps"),
+        os.path.join(site, "apps"),
+        dirs_exist_ok=True,
+    )
+    for root, dirs, files in os.walk(world_dir):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    with open(os.path.join(site, "site.yaml"), "w", encoding="utf-8") as fh:
+        fh.write(manifest)
+    run_dir = os.path.join(world_dir, "run")
+    log_path = os.path.join(world_dir, "controller.log")
+    env = dict(os.environ)
+    env.pop("NOTIFY_SOCKET", None)
+    env["PATH"] = f"{os.path.dirname(sys.executable)}:{env.get('PATH', '')}"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                *ORCHESTRATOR,
+                "run",
+                site,
+                "--run-dir",
+                run_dir,
+                "--log-format",
+                "json",
+                "--debounce",
+                "100ms",
+                "--poll",
+                "1s",
+                *args,
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            env=env,
+            cwd=REPO,
+        )
+    ctl = Controller(site, run_dir, proc, log_path, port)
+    try:
+        wait_until(
+            lambda: proc.poll() is not None or ctl.client.available(), 30, "the control socket"
+        )
+        if proc.poll() is not None:
+            raise AssertionError(f"the controller exited with {proc.returncode}:\n{ctl.log()}")
+        if converge:
+            ctl.wait_converged()
+        yield ctl
+    finally:
+        try:
+            ctl.stop(timeout_s=20)
+        finally:
+            ctl.kill()
+            remove_created_users(run_dir)
+
+
+def remove_created_users(run_dir: str) -> None:
+    """Delete the dedicated users a test controller created (it keeps them across restarts)."""
+    record = os.path.join(run_dir, "state", "users.json")
+    try:
+        with open(record, encoding="utf-8") as fh:
+            names = json.load(fh)
+    except (OSError, ValueError):
+        return
+    for name in names:
+        subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
+        subprocess.run(["userdel", name], check=False, capture_output=True)
+
+
+def controller_state(run_dir: str) -> dict[str, object] | None:
+    """The state of the controller at ``run_dir``, or None when none answers."""
+    try:
+        return Client(run_dir, timeout_s=5).request("state")
+    except OrchestratorError:
+        return None
