@@ -63,7 +63,8 @@ def test_status_json_carries_the_documented_fields(world_dir: str, names: Names)
             assert field in worker
         listener = state["listener"]
         assert isinstance(listener, dict)
-        assert listener["pid"] and f"127.0.0.1:{port}" in listener["addresses"]  # type: ignore[operator]
+        assert listener["pid"]
+        assert f"127.0.0.1:{port}" in listener["addresses"]
 
 
 def test_a_killed_worker_is_replaced_within_a_second(world_dir: str, names: Names) -> None:
