@@ -43,7 +43,7 @@ from orchestrator.manifest.load import (
     load_manifest,
     read_manifest_set,
 )
-from orchestrator.model.desired import DesiredState
+from orchestrator.model.desired import DesiredState, UrlGroup
 from orchestrator.plan.render import plan_document, render_text
 from orchestrator.reconcile.events import EventLog
 from orchestrator.reconcile.manifests import ManifestTracker
@@ -582,16 +582,16 @@ class Daemon:
             **backend_status,
         }
         if desired is not None:
-            for res in desired.resources.values():
-                if res.key.kind.value == "urlgroup":
-                    snap["urlGroups"].append(
-                        {  # type: ignore[attr-defined]
-                            "name": res.key.name,
-                            "queue": getattr(getattr(res, "queue", None), "name", None),
-                            "urls": list(getattr(res, "urls", ())),
-                            "state": str(getattr(res, "state", "")),
-                        }
-                    )
+            snap["urlGroups"] = [
+                {
+                    "name": res.key.name,
+                    "queue": res.queue.name if res.queue else None,
+                    "urls": list(res.urls),
+                    "state": str(res.state),
+                }
+                for res in desired.resources.values()
+                if isinstance(res, UrlGroup)
+            ]
         live = self.reconciler.live() if not cheap else None
         if live is not None:
             snap["drift"] = [

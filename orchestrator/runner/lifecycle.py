@@ -75,6 +75,9 @@ def run(source: Source, *, graceful_timeout_s: float) -> int:
     previous_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
     signal.signal(signal.SIGTERM, flags.handle_term)
     signal.signal(signal.SIGINT, flags.handle_term)
+    sigbreak = getattr(signal, "SIGBREAK", None)  # Windows: the controller's CTRL_BREAK_EVENT
+    if sigbreak is not None:
+        signal.signal(sigbreak, flags.handle_term)
     sigquit = getattr(signal, "SIGQUIT", None)
     if sigquit is not None:
         signal.signal(sigquit, flags.handle_quit)

@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import traceback
+from typing import TYPE_CHECKING
 
 from orchestrator.runner.appspec import load_app, parse_app_spec
 from orchestrator.runner.errors import BootError
@@ -35,6 +36,9 @@ from orchestrator.runner.listeners import (
 )
 from orchestrator.runner.socket_source import SocketSource
 from orchestrator.runner.wsgi import WsgiBridge
+
+if TYPE_CHECKING:
+    from orchestrator.runner.httpsys_source import HttpApiPort
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -146,6 +150,11 @@ def _configure_logging(*, debug: bool, access_log: bool) -> None:
     )
 
 
+def _queue_in_environment() -> bool:
+    """The controller named an http.sys request queue (the HTTP.sys backend's workers)."""
+    return bool(os.environ.get("ORCHESTRATOR_QUEUE") or os.environ.get("ORCHESTRATOR_QUEUE_HANDLE"))
+
+
 def _say(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
@@ -167,12 +176,18 @@ def main(argv: list[str] | None = None) -> int:
         )
     _configure_logging(debug=args.debug, access_log=args.access_log)
     listeners: list[Listener] = []
+    queue: HttpApiPort | None = None
     try:
-        # First, before any app code runs: take the fds, mark them close-on-exec, unset LISTEN_*.
-        listeners = inherit_listeners()
+        # First, before any app code runs: take the fds (or the http.sys queue on Windows).
+        if sys.platform == "win32" and not args.bind and _queue_in_environment():
+            from orchestrator.runner.httpsys_source import attach_queue
+
+            queue = attach_queue()
+        else:
+            listeners = inherit_listeners()
         spec = parse_app_spec(args.app)
         listeners.extend(bind_listener(address) for address in args.bind)
-        if not listeners:
+        if not listeners and queue is None:
             raise BootError(
                 "no socket to serve: expected one from the controller (LISTEN_FDS) or --bind"
             )
@@ -180,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     except BootError as exc:
         for listener in listeners:
             listener.close()
+        if queue is not None:
+            queue.close()
         if exc.show_traceback or args.debug:
             traceback.print_exception(exc.__cause__ or exc, file=sys.stderr)
         _say(f"cannot boot: {exc}")
@@ -187,8 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         for listener in listeners:
             listener.close()
+        if queue is not None:
+            queue.close()
         _say(f"error: {exc}")
         return EXIT_ERROR
+    if queue is not None:
+        from orchestrator.runner.httpsys_source import HttpSysSource
+
+        log.info("serving %s with %d threads from an http.sys request queue", spec, args.threads)
+        queue_source = HttpSysSource(queue, WsgiBridge(app), threads=args.threads)
+        return run(queue_source, graceful_timeout_s=args.graceful_timeout)
     for listener in listeners:
         log.info("listening on %s (%s)", describe_address(listener.sock), listener.name)
     log.info("serving %s with %d threads", spec, args.threads)

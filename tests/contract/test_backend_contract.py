@@ -16,8 +16,9 @@ from orchestrator.model import Key, Kind
 from orchestrator.plan import Op, make_plan
 from orchestrator.reconcile.reconciler import Reconciler
 from tests.contract.harness import Harness, fake_harness
+from tests.contract.harness_httpsys import httpsys_harness
 
-HARNESSES = {"fake": fake_harness}
+HARNESSES = {"fake": fake_harness, "httpsys": httpsys_harness}
 
 
 @pytest.fixture(params=sorted(HARNESSES))

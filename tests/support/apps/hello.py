@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
-import pwd
 from collections.abc import Callable, Iterable
 
 
@@ -20,7 +20,7 @@ def app(environ: dict[str, object], start_response: Callable[..., object]) -> It
                 "app": "hello",
                 "path": path,
                 "pid": os.getpid(),
-                "user": pwd.getpwuid(os.getuid()).pw_name,
+                "user": getpass.getuser(),
             }
         ).encode()
         + b"\n"

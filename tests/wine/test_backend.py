@@ -1,0 +1,114 @@
+"""``HttpSysBackend`` and the runner's http.sys source against the real Wine 8 httpapi.dll (marker wine).
+
+Each test starts one controller (Windows CPython under Wine) that applies a desired state through the
+real ``Reconciler``; the backend starts worker python.exe processes with the queue handle inherited
+(names do not work under Wine), and a Linux http.client on 127.0.0.1 checks what http.sys routes
+where. Every client call has a timeout: under Wine an unmatched request hangs instead of a 404.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from orchestrator.backends.httpsys.backend import route_id
+
+pytestmark = [pytest.mark.wine, pytest.mark.timeout(120)]
+
+
+def _until(http_request: Callable[..., Any], port: int, path: str, *, tries: int = 30) -> Any:
+    """The first reply that is not a timeout (workers may still be importing their app)."""
+    for _ in range(tries):
+        reply = http_request(port, path, timeout=2)
+        if not reply.timed_out:
+            return reply
+    raise AssertionError(f"{path}: no answer")
+
+
+def test_backend_routes_two_queues_by_longest_prefix_through_the_reconciler(
+    windows_python: Callable[..., Any], free_port: Any, http_request: Callable[..., Any]
+) -> None:
+    """Apply (one pass converges), route /app/ vs /app/deep/ with route ids, shrink, stop."""
+    port = free_port()
+    proc = windows_python("backend_routing", port)
+    caps = proc.expect("capabilities")
+    assert "urls_per_group_many" not in caps["features"]  # Wine: one URL per group
+    applied = proc.expect("applied", timeout=90)
+    assert ([], True, True) == (applied["failed"], applied["converged"], applied["empty"])
+    proc.expect("ready")
+
+    def route(path: str) -> tuple[str, int]:
+        reply = _until(http_request, port, path)
+        assert 200 == reply.status, f"{path}: {reply}"
+        body = reply.json()
+        return body["queue"], body["context"]
+
+    shallow, deep = f"http://+:{port}/app/", f"http://+:{port}/app/deep/"
+    assert ("app", route_id("app", shallow)) == route("/app/x")
+    assert ("deep", route_id("deep", deep)) == route("/app/deep/y")
+    assert ("app", route_id("app", shallow)) == route("/app")
+    proc.send("shrink")
+    shrunk = proc.expect("applied", timeout=60)
+    assert ([], True, True) == (shrunk["failed"], shrunk["converged"], shrunk["empty"])
+    assert {"delete worker/deep", "delete urlgroup/deep", "delete queue/deep"} == set(
+        shrunk["steps"]
+    )
+    assert ("app", route_id("app", shallow)) == route("/app/deep/y")
+    assert http_request(port, "/elsewhere/", timeout=2).timed_out  # Wine's "no route"
+    proc.send("stop")
+    proc.expect("done", timeout=60)
+    assert 0 == proc.finish()
+
+
+def test_runner_serves_the_quickstart_app_and_streams_bodies_from_http_sys(
+    windows_python: Callable[..., Any], free_port: Any, http_request: Callable[..., Any]
+) -> None:
+    """hello.py and an echo app under the runner's http.sys source; a 500 does not end a worker."""
+    port = free_port()
+    proc = windows_python("backend_runner", port)
+    applied = proc.expect("applied", timeout=90)
+    assert ([], True) == (applied["failed"], applied["converged"])
+    proc.expect("ready")
+
+    hello = _until(http_request, port, "/hello/there")
+    assert 200 == hello.status, hello
+    assert "application/json" == hello.headers["Content-Type"]
+    body = hello.json()
+    assert ("hello", "/hello/there") == (body["app"], body["path"])
+    health = _until(http_request, port, "/hello/healthz")
+    assert (200, b"ok\n") == (health.status, health.body)
+
+    payload = b"x" * 50_000 + b"end"
+    echoed = http_request(port, "/echo/post?q=1", method="POST", body=payload, timeout=10)
+    assert 200 == echoed.status, echoed
+    echo = echoed.json()
+    assert ("POST", "/echo/post", "q=1") == (echo["method"], echo["path"], echo["query"])
+    assert payload.decode() == echo["body"]
+    assert echo["reads"] > 1  # read in pieces from wsgi.input
+    assert "127.0.0.1" == echo["remote"]
+
+    boom = http_request(port, "/echo/boom", timeout=10)
+    assert 500 == boom.status
+    again = http_request(port, "/echo/after", timeout=10)
+    assert 200 == again.status  # the same worker process goes on serving
+
+    for _ in range(20):  # the health probe of hello goes through http.sys, once a second
+        proc.send("status")
+        status = proc.expect("status")
+        if status["pools"]["hello"]["probe"]["last"]:
+            break
+        time.sleep(0.5)
+    assert {"hello", "echo"} == set(status["pools"])
+    assert "HTTP 200" == status["pools"]["hello"]["probe"]["last"]
+    assert all(not p["halted"] and p["restarts"] == 0 for p in status["pools"].values())
+    proc.send("stop")
+    proc.expect("done", timeout=60)
+    assert 0 == proc.finish()
+    ready = [e for e in proc.events if e["event"] == "runner-ready"]
+    assert {"hello:app", "echo:app"} == {e["app"] for e in ready}
+    # hello.py needs pwd/os.getuid, which Windows lacks: the scenario reports its stand-in.
+    print(json.dumps([e for e in proc.events if e["event"] == "shim"]))
