@@ -17,11 +17,19 @@ from orchestrator.plan import Op, make_plan
 from orchestrator.reconcile.reconciler import Reconciler
 from tests.contract.harness import Harness, fake_harness
 from tests.contract.harness_httpsys import httpsys_harness
+from tests.contract.harness_linux import linux_harness
 
-HARNESSES = {"fake": fake_harness, "httpsys": httpsys_harness}
+HARNESSES = {"fake": fake_harness, "httpsys": httpsys_harness, "linux": linux_harness}
 
 
-@pytest.fixture(params=sorted(HARNESSES))
+@pytest.fixture(
+    params=[
+        "fake",
+        "httpsys",
+        # Real processes and sockets on 127.0.0.1 (and real users as root).
+        pytest.param("linux", marks=pytest.mark.integration),
+    ]
+)
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     """Each backend in turn, closed afterwards."""
     gen = HARNESSES[request.param]()

@@ -265,6 +265,7 @@ class ListenerManager:
         proc = self.processes.get(pid)
         if proc is None:
             return
+        proc.popen.returncode = os.waitstatus_to_exitcode(status)  # reaped by us, not by Popen
         self.processes.pop(proc.pid, None)
         os.close(proc.pidfd)
         proc.channel.close()
@@ -303,7 +304,10 @@ class ListenerManager:
         for proc in list(self.processes.values()):
             self._kill(proc)
             with contextlib.suppress(ChildProcessError):
-                os.waitpid(proc.pid, 0)
+                _, status = os.waitpid(proc.pid, 0)
+                proc.popen.returncode = os.waitstatus_to_exitcode(status)
+            if proc.popen.returncode is None:
+                proc.popen.returncode = -9
             os.close(proc.pidfd)
             proc.channel.close()
             if proc.cgroup is not None:

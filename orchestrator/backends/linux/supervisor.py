@@ -470,9 +470,12 @@ class Supervisor:
                 for inst in list(gen.instances.values()):
                     self._kill(inst)
         for pid in list(self.by_pid):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
             pool, gen, inst = self.by_pid.pop(pid)
+            with contextlib.suppress(ChildProcessError):
+                _, status = os.waitpid(pid, 0)
+                inst.popen.returncode = os.waitstatus_to_exitcode(status)
+            if inst.popen.returncode is None:
+                inst.popen.returncode = -9  # reaped elsewhere: tell Popen it is gone
             os.close(inst.pidfd)
             gen.instances.pop(pid, None)
         self.by_pidfd.clear()
