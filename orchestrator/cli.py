@@ -339,7 +339,19 @@ def cmd_open(args: argparse.Namespace) -> int:
     """``orchestrator open QUEUE -- CMD...``: open a queue by name and exec CMD with it as fd 3."""
     from orchestrator.controller.paths import RunDir
 
-    if not args.command:
+    rest = list(args.command)
+    # Options after QUEUE and before "--" (argparse hands everything after QUEUE to us).
+    while rest and rest[0] != "--":
+        if rest[0] == "--run-dir" and len(rest) > 1:
+            args.run_dir = rest[1]
+            rest = rest[2:]
+        elif rest[0].startswith("--run-dir="):
+            args.run_dir = rest[0].split("=", 1)[1]
+            rest = rest[1:]
+        else:
+            break
+    args.command = rest
+    if not args.command or args.command == ["--"]:
         raise OrchestratorError(
             "no command given", "Usage: orchestrator open QUEUE -- CMD [ARG...]"
         )

@@ -1,0 +1,152 @@
+"""examples/isolated as root: least privilege read back from /proc, and the queue ACLs enforced by
+real connection attempts and the open-by-name broker."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.controller import REPO, free_port, running_controller, wait_until
+from tests.support.users import User, run_as
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+
+def _status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in fh if ":\t" in line)
+
+
+def _isolated(port: int) -> str:
+    with open(os.path.join(REPO, "examples", "isolated", "site.yaml"), encoding="utf-8") as fh:
+        return fh.read().replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+
+
+def _user(name: str) -> User:
+    import pwd
+
+    entry = pwd.getpwnam(name)
+    return User(name, entry.pw_uid, entry.pw_gid)
+
+
+def test_isolated_workers_run_with_least_privilege(world_dir: str) -> None:
+    """Own uid and gid four times, exactly the configured groups, no capabilities, NoNewPrivs 1,
+    and no fd but 0, 1, 2 and the queue."""
+    port = free_port()
+    with running_controller(
+        world_dir,
+        _isolated(port),
+        port=port,
+        apps_from=os.path.join(REPO, "examples", "isolated", "apps"),
+    ) as ctl:
+        workers = ctl.workers()
+        assert {"hello", "notes"} == {w["pool"] for w in workers}
+        for w in workers:
+            pid, user = int(str(w["pid"])), str(w["user"])
+            assert f"orch-{w['pool']}" == user
+            st = _status(pid)
+            uid, gid = _user(user).uid, _user(user).gid
+            assert "\t".join([str(uid)] * 4) == st["Uid"]
+            assert "\t".join([str(gid)] * 4) == st["Gid"]
+            assert "" == st["Groups"].strip()
+            for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+                assert "0000000000000000" == st[cap], (cap, w)
+            assert "1" == st["NoNewPrivs"]
+            fds = sorted(int(f) for f in os.listdir(f"/proc/{pid}/fd"))
+            assert [0, 1, 2, 3] == fds[:4], fds
+            targets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds if fd > 3}
+            # Anything above 3 is the worker's own making (its thread pool's pipes, its accepted
+            # connections), never something it inherited from the controller.
+            assert all(t.startswith(("socket:", "pipe:", "anon_inode:")) for t in targets), targets
+        assert 200 == ctl.get("/hello/").status
+
+
+def test_a_worker_cannot_reach_another_queue_and_the_broker_follows_the_acl(world_dir: str) -> None:
+    """A's user: connect to B's socket (EACCES), connect to its own (EACCES: only the listener
+    may), open B by name (refused); B's user opens B and can accept() on it."""
+    port = free_port()
+    with running_controller(
+        world_dir,
+        _isolated(port),
+        port=port,
+        apps_from=os.path.join(REPO, "examples", "isolated", "apps"),
+    ) as ctl:
+        hello, notes = _user("orch-hello"), _user("orch-notes")
+        notes_sock = os.path.join(ctl.run_dir, "queues", "notes.sock")
+        hello_sock = os.path.join(ctl.run_dir, "queues", "hello.sock")
+        connect = (
+            "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry:\n"
+            "    s.connect(sys.argv[1]); print('OK')\nexcept PermissionError:\n"
+            "    print('EACCES')\n"
+        )
+        assert (
+            "EACCES"
+            == run_as(hello, ["/usr/bin/python3", "-c", connect, notes_sock]).stdout.strip()
+        )
+        assert (
+            "EACCES"
+            == run_as(hello, ["/usr/bin/python3", "-c", connect, hello_sock]).stdout.strip()
+        )
+        opener = [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "open",
+            "notes",
+            "--run-dir",
+            ctl.run_dir,
+            "--",
+        ]
+        refused = run_as(hello, [*opener, "/usr/bin/true"], cwd=REPO)
+        assert 1 == refused.returncode
+        assert "cannot open queue notes: denied" in refused.stderr
+        accept = (
+            "import socket\ns=socket.socket(fileno=3)\ns.settimeout(10)\n"
+            "c,_=s.accept()\nprint('ACCEPTED', c.recv(5).decode())\n"
+        )
+        proc = subprocess.Popen(
+            [
+                "setpriv",
+                f"--reuid={notes.uid}",
+                f"--regid={notes.gid}",
+                "--clear-groups",
+                "--",
+                *opener,
+                "/usr/bin/python3",
+                "-c",
+                accept,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        wait_until(
+            lambda: any(
+                e.get("decision") == "ok" and e.get("queue") == "notes"
+                for e in ctl.events("broker_open")
+            ),
+            15,
+            "the broker to grant notes",
+        )
+        # The worker pool also accepts on this queue: send until our opener is the one that gets it.
+        out = ""
+        for _ in range(50):
+            with socket.socket(socket.AF_UNIX) as client:
+                client.connect(notes_sock)
+                client.sendall(b"hello")
+                try:
+                    out, _ = proc.communicate(timeout=0.2)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        proc.kill()
+        assert "ACCEPTED hello" in out
+        assert any(
+            e.get("decision") == "denied" and e.get("uid") == hello.uid
+            for e in ctl.events("broker_open")
+        )
