@@ -50,8 +50,16 @@ class LinuxHarness:
                 queue(app),
                 group(app, app, f"http://127.0.0.1:{self.port}{path}"),
                 pool(
-                    app, app, "orchestrator", "worker", "--threads", THREADS[version], "hello:app",
-                    cwd=self.apps, user=self._user(app), startup_time_limit_s=30.0,
+                    app,
+                    app,
+                    "orchestrator",
+                    "worker",
+                    "--threads",
+                    THREADS[version],
+                    "hello:app",
+                    cwd=self.apps,
+                    user=self._user(app),
+                    startup_time_limit_s=30.0,
                     shutdown_time_limit_s=5.0,
                 ),
             ]
@@ -71,7 +79,7 @@ class LinuxHarness:
 
 def linux_harness() -> Iterator[LinuxHarness]:
     """A fresh Linux backend per test; everything it started is stopped afterwards."""
-    root = tempfile.mkdtemp(prefix="orch-contract-", dir="/tmp")  # noqa: S108 - removed below
+    root = tempfile.mkdtemp(prefix="orch-contract-", dir="/tmp")
     os.chmod(root, 0o755)
     apps = os.path.join(root, "apps")
     shutil.copytree(os.path.join(REPO, "examples", "quickstart", "apps"), apps)
