@@ -271,8 +271,15 @@ class Daemon:
         while not self.stopping:
             now = self.clock.monotonic()
             if now >= self.next_pass_at:
-                self._pass()
+                result = self._pass()
                 self._refresh_snapshot()
+                if result is not None and result.converged:
+                    # After the snapshot, so that a service manager that sees READY=1 and asks for
+                    # the status gets the converged state.
+                    self.sd.ready(
+                        f"running manifest {self.tracker.running_sha256[:12] if self.tracker else ''};"
+                        f" generation {self.reconciler.generation if self.reconciler else 0}"
+                    )
             timeout = max(0.0, min(self.next_pass_at - self.clock.monotonic(), 1.0))
             if poll is not None:
                 woken = poll(timeout, [wake_read, self.trigger.fileno()])
@@ -369,10 +376,6 @@ class Daemon:
         )
         if result.converged:
             self.tracker.applied(self.clock.wall())
-            self.sd.ready(
-                f"running manifest {desired.manifest_sha256[:12]}; "
-                f"generation {self.reconciler.generation}"
-            )
         wait = self.options.resync_s if result.requeue_after_s is None else result.requeue_after_s
         self.next_pass_at = self.clock.monotonic() + min(wait, self.options.resync_s)
         return result

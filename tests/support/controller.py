@@ -260,6 +260,7 @@ def running_controller(
     args: tuple[str, ...] = (),
     converge: bool = True,
     apps_from: str | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> Iterator[Controller]:
     """Start ``orchestrator run`` on ``manifest`` (written to ``world_dir/site/site.yaml``)."""
     site = os.path.join(world_dir, "site")
@@ -281,6 +282,7 @@ def running_controller(
     env = dict(os.environ)
     env.pop("NOTIFY_SOCKET", None)
     env["PATH"] = f"{os.path.dirname(sys.executable)}:{env.get('PATH', '')}"
+    env.update(env_extra or {})
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [
