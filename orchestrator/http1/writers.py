@@ -194,9 +194,10 @@ def write_error_response(
     *,
     body: bytes | None = None,
     extra_headers: Iterable[tuple[bytes, bytes]] = (),
+    close: bool = True,
 ) -> bytes:
-    """A complete response the listener sends itself, then closes: Content-Length and
-    `Connection: close`, a plain-text body (default: the reason phrase).
+    """A complete response the listener sends itself: Content-Length, a plain-text body (default:
+    the reason phrase) and, unless ``close`` is false, `Connection: close`.
 
     Args:
         status: 400-599 (e.g. a `RemoteProtocolError.error_status_hint`).
@@ -218,8 +219,9 @@ def write_error_response(
         b"HTTP/1.1 %d %s" % (status, phrase),
         b"content-type: text/plain; charset=utf-8",
         b"content-length: %d" % len(body),
-        b"connection: close",
     ]
+    if close:
+        lines.append(b"connection: close")
     for name, value in extra_headers:
         if not is_token(name) or name.lower() in (
             b"content-length",

@@ -20,12 +20,14 @@ from tests.support.controller import (
 pytestmark = pytest.mark.integration
 
 
-def test_metrics_expose_reconciles_workers_and_listener_counters(world_dir: str,
-                                                                  names: Names) -> None:
+def test_metrics_expose_reconciles_workers_and_listener_counters(
+    world_dir: str, names: Names
+) -> None:
     """session.metrics.address serves Prometheus text with the documented families."""
     port, metrics = free_port(), free_port()
     manifest = quickstart_manifest(port, names).replace(
-        "session:\n  name: test\n", f"session:\n  name: test\n  metrics: {{address: '127.0.0.1:{metrics}'}}\n"
+        "session:\n  name: test\n",
+        f"session:\n  name: test\n  metrics: {{address: '127.0.0.1:{metrics}'}}\n",
     )
     with running_controller(world_dir, manifest, port=port) as ctl:
         assert 200 == ctl.get("/hello/").status
@@ -34,8 +36,13 @@ def test_metrics_expose_reconciles_workers_and_listener_counters(world_dir: str,
             with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5) as resp:
                 return str(resp.read().decode())
 
-        text = str(wait_until(lambda: (t := scrape()) and 'status="2xx"' in t and t, 15,
-                              "listener counters in the metrics"))
+        text = str(
+            wait_until(
+                lambda: (t := scrape()) and 'status="2xx"' in t and t,
+                15,
+                "listener counters in the metrics",
+            )
+        )
         assert 'orchestrator_reconcile_total{result="success"}' in text
         assert f'orchestrator_workers{{pool="{names.hello}",state="ready"}} 1.0' in text
         assert "orchestrator_config_last_reload_successful 1.0" in text
@@ -50,8 +57,13 @@ def test_ready_is_notified_after_the_first_convergence(world_dir: str, names: Na
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(path)
         sock.settimeout(60)
-        with running_controller(world_dir, quickstart_manifest(port, names), port=port,
-                                converge=False, env_extra={"NOTIFY_SOCKET": path}) as ctl:
+        with running_controller(
+            world_dir,
+            quickstart_manifest(port, names),
+            port=port,
+            converge=False,
+            env_extra={"NOTIFY_SOCKET": path},
+        ) as ctl:
             message = sock.recv(4096).decode()
             assert "READY=1" in message
             assert "STATUS=running manifest" in message
@@ -65,9 +77,12 @@ def test_sighup_reloads_the_manifest(world_dir: str, names: Names) -> None:
     manifest = quickstart_manifest(port, names)
     with running_controller(world_dir, manifest, port=port, args=("--no-watch",)) as ctl:
         assert 404 == ctl.get("/more/").status
-        ctl.write("site.yaml", manifest.replace(
-            f'urls: ["http://127.0.0.1:{port}/notes/"]',
-            f'urls: ["http://127.0.0.1:{port}/notes/", "http://127.0.0.1:{port}/more/"]',
-        ))
+        ctl.write(
+            "site.yaml",
+            manifest.replace(
+                f'urls: ["http://127.0.0.1:{port}/notes/"]',
+                f'urls: ["http://127.0.0.1:{port}/notes/", "http://127.0.0.1:{port}/more/"]',
+            ),
+        )
         os.kill(ctl.proc.pid, signal.SIGHUP)
         wait_until(lambda: ctl.get("/more/").status == 200, 10, "/more/ to be routed to notes")

@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 HIGH_WATER = 256 * 1024
+#: Chunked request bodies up to this size are validated whole before any byte reaches a worker.
+BUFFERED_BODY = 64 * 1024
 MAX_PIPELINE_BUFFER = 1024 * 1024
 _LINGER0 = struct.pack("ii", 1, 0)
 
@@ -200,6 +202,10 @@ class ClientConnection(asyncio.Protocol):
         self.pending: list[bytes] = []  # request bytes waiting for the upstream to connect
         self.connecting = False
         self.retry_bytes: list[bytes] | None = None  # a small idempotent request kept for a retry
+        self.head_args: dict[str, bytes] = {}
+        self.pending_queue: QueueRoute | None = None
+        self.buffered: list[bytes] | None = None  # a chunked body being validated before forwarding
+        self.buffered_size = 0
         self.body_done = False
         self.response_started = False
         self.response_chunked = False
@@ -340,6 +346,7 @@ class ClientConnection(asyncio.Protocol):
         self.body_done = False
         self.response_started = False
         self.upstream_started = 0.0
+        self.buffered = None
         try:
             target = normalize_target(req.target)
             host = target.authority or (
@@ -371,31 +378,50 @@ class ClientConnection(asyncio.Protocol):
             return
         forwarded_host = req.host or f"{self.local_ip}:{self.local_port}".encode()
         query = b"" if target.query is None else b"?" + target.query.encode("latin-1")
-        head = write_request_head(
-            req,
-            x_forwarded_for=self.peer.encode(),
-            x_forwarded_proto=self.scheme.encode(),
-            x_forwarded_host=forwarded_host,
-            forwarded=b'for="%s";proto=%s;host="%s"'
+        self.head_args = {
+            "x_forwarded_for": self.peer.encode(),
+            "x_forwarded_proto": self.scheme.encode(),
+            "x_forwarded_host": forwarded_host,
+            "forwarded": b'for="%s";proto=%s;host="%s"'
             % (self.peer.encode(), self.scheme.encode(), forwarded_host),
-            host=forwarded_host,
-            keep_alive=True,
-            target=target.path.encode("latin-1") + query,
-        )
-        if not self._attach(queue):
+            "host": forwarded_host,
+            "target": target.path.encode("latin-1") + query,
+        }
+        self.pending_queue = queue
+        if req.expect_continue:
+            self._write(CONTINUE)
+        if req.chunked:
+            # Buffer a chunked body (up to BUFFERED_BODY) and forward it with an exact length once
+            # its framing proved valid: a worker never sees a request whose chunking was broken.
+            self.buffered = []
+            self.buffered_size = 0
             return
+        self._start_upstream(content_length=None)
+
+    def _start_upstream(self, content_length: int | None) -> bool:
+        """Connect to the queue and send the head (``content_length`` re-frames a buffered body)."""
+        req, queue, route = self.request, self.pending_queue, self.route
+        assert req is not None
+        assert queue is not None
+        assert route is not None
+        head = write_request_head(
+            req, keep_alive=True, content_length=content_length, **self.head_args
+        )  # type: ignore[arg-type]
+        if not self._attach(queue):
+            return False
         self.queue = queue
+        app = self.app
         qstats = app.stats.queue(queue.name)
         qstats.requests += 1
         qstats.inflight += 1
         app.stats.group(route.group).inflight += 1
-        small = req.content_length is not None and req.content_length <= 64 * 1024
+        length = req.content_length if content_length is None else content_length
+        small = length is not None and length <= BUFFERED_BODY
         self.retry_bytes = (
             [head] if req.method in IDEMPOTENT and (small or not req.has_body) else None
         )
         self._send_upstream(head)
-        if req.expect_continue:
-            self._write(CONTINUE)
+        return True
 
     def _attach(self, queue: QueueRoute) -> bool:
         """Get an upstream connection to ``queue`` (pooled or new); answers 503 when it is full."""
@@ -449,6 +475,18 @@ class ClientConnection(asyncio.Protocol):
             self.upstream.write(data)
 
     def _forward(self, data: bytes) -> None:
+        if self.buffered is not None:
+            self.buffered.append(data)
+            self.buffered_size += len(data)
+            if self.buffered_size <= BUFFERED_BODY:
+                return
+            # Too big to hold: stream it (re-chunked) from here on.
+            held, self.buffered = self.buffered, None
+            if not self._start_upstream(content_length=None):
+                return
+            for piece in held:
+                self._forward(piece)
+            return
         if self.upstream is None or not data:
             return  # an answered request (404, 503): its body is discarded
         req = self.request
@@ -459,7 +497,15 @@ class ClientConnection(asyncio.Protocol):
 
     def _body_end(self, event: EndOfMessage) -> None:
         req = self.request
-        if req is not None and req.chunked and self.upstream is not None:
+        if self.buffered is not None:
+            held, self.buffered = self.buffered, None
+            if self._start_upstream(content_length=self.buffered_size):
+                body = b"".join(held)
+                if body:
+                    if self.retry_bytes is not None:
+                        self.retry_bytes.append(body)
+                    self._send_upstream(body)
+        elif req is not None and req.chunked and self.upstream is not None:
             last = write_last_chunk(event.trailers)
             if self.retry_bytes is not None:
                 self.retry_bytes.append(last)
@@ -506,7 +552,8 @@ class ClientConnection(asyncio.Protocol):
             if self.response_started:
                 self._abort()
             else:
-                self._error(502, "BadResponse")
+                # The worker's fault, not the client's: its connection goes on if it can.
+                self._error(502, "BadResponse", keep=self.body_done and self.keep_alive)
 
     def upstream_eof(self, conn: UpstreamConnection) -> None:
         if conn is self.upstream and conn.parser is not None:
@@ -663,10 +710,12 @@ class ClientConnection(asyncio.Protocol):
         *,
         body: bytes | None = None,
         extra: list[tuple[bytes, bytes]] | None = None,
+        keep: bool = False,
     ) -> None:
-        """Answer ``status`` ourselves and close (http.sys closes after its own errors)."""
+        """Answer ``status`` ourselves and close (http.sys closes after its own errors), unless
+        ``keep`` (a worker's bad answer: the client did nothing wrong)."""
         self.status = status
-        self.keep_alive = False
+        self.keep_alive = keep
         self.app.stats.error(reason)
         if self.upstream is not None:
             self.upstream.client = None
@@ -676,10 +725,15 @@ class ClientConnection(asyncio.Protocol):
         if status >= 500 or status in (400, 408, 413, 414, 431):
             self.app.log("request_error", status=status, reason=reason, client=self.peer)
         if not self.response_started:
-            self._write(write_error_response(status, body=body, extra_headers=extra or []))
+            self._write(
+                write_error_response(status, body=body, extra_headers=extra or [], close=not keep)
+            )
             self.response_started = True
         self._access((time.monotonic() - self.started) * 1000 if self.started else 0.0, 0.0)
-        self._close()
+        if keep:
+            self._finish_cycle()
+        else:
+            self._close()
 
     # -- transport helpers -------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
