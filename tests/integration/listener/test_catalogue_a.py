@@ -18,6 +18,7 @@ from tests.support.controller import http, wait_until
 pytestmark = pytest.mark.integration
 
 H = b"Host: 127.0.0.1\r\n"
+SMUGGLED = b"GET /admin/smuggled HTTP/1.1\r\n"
 
 
 def _reason_logged(site: Site, status: int, reason: str) -> bool:
@@ -192,7 +193,8 @@ SMUGGLING = [
         "te-cl",
         b"POST /echo/x HTTP/1.1\r\n"
         + H
-        + b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\nGET /admin/smuggled HTTP/1.1\r\n"
+        + b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n"
+        + SMUGGLED
         + H
         + b"\r\n",
     ),
@@ -200,7 +202,8 @@ SMUGGLING = [
         "te-obfuscated",
         b"POST /echo/x HTTP/1.1\r\n"
         + H
-        + b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\nTransfer-encoding: x\r\n\r\n5c\r\nGET /admin/smuggled HTTP/1.1\r\n"
+        + b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\nTransfer-encoding: x\r\n\r\n5c\r\n"
+        + SMUGGLED
         + H
         + b"\r\n0\r\n\r\n",
     ),
@@ -208,7 +211,8 @@ SMUGGLING = [
         "te-folded",
         b"POST /echo/x HTTP/1.1\r\n"
         + H
-        + b"Content-Length: 4\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\nGET /admin/smuggled HTTP/1.1\r\n"
+        + b"Content-Length: 4\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n"
+        + SMUGGLED
         + H
         + b"\r\n",
     ),

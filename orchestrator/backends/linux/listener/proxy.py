@@ -17,7 +17,7 @@ import socket
 import struct
 import time
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from orchestrator.http1 import (
     CONTINUE,
@@ -62,6 +62,15 @@ _LINGER0 = struct.pack("ii", 1, 0)
 
 # Connection states
 HEAD, BODY, WAIT, IDLE, CLOSING = range(5)
+
+
+class _Forward(NamedTuple):
+    """What the forwarded head says about the client and the routed target."""
+
+    peer: bytes
+    proto: bytes
+    host: bytes
+    target: bytes
 
 
 class UpstreamPool:
@@ -202,7 +211,7 @@ class ClientConnection(asyncio.Protocol):
         self.pending: list[bytes] = []  # request bytes waiting for the upstream to connect
         self.connecting = False
         self.retry_bytes: list[bytes] | None = None  # a small idempotent request kept for a retry
-        self.head_args: dict[str, bytes] = {}
+        self.forward: _Forward | None = None
         self.pending_queue: QueueRoute | None = None
         self.buffered: list[bytes] | None = None  # a chunked body being validated before forwarding
         self.buffered_size = 0
@@ -378,15 +387,12 @@ class ClientConnection(asyncio.Protocol):
             return
         forwarded_host = req.host or f"{self.local_ip}:{self.local_port}".encode()
         query = b"" if target.query is None else b"?" + target.query.encode("latin-1")
-        self.head_args = {
-            "x_forwarded_for": self.peer.encode(),
-            "x_forwarded_proto": self.scheme.encode(),
-            "x_forwarded_host": forwarded_host,
-            "forwarded": b'for="%s";proto=%s;host="%s"'
-            % (self.peer.encode(), self.scheme.encode(), forwarded_host),
-            "host": forwarded_host,
-            "target": target.path.encode("latin-1") + query,
-        }
+        self.forward = _Forward(
+            peer=self.peer.encode(),
+            proto=self.scheme.encode(),
+            host=forwarded_host,
+            target=target.path.encode("latin-1") + query,
+        )
         self.pending_queue = queue
         if req.expect_continue:
             self._write(CONTINUE)
@@ -404,9 +410,19 @@ class ClientConnection(asyncio.Protocol):
         assert req is not None
         assert queue is not None
         assert route is not None
+        fwd = self.forward
+        assert fwd is not None
         head = write_request_head(
-            req, keep_alive=True, content_length=content_length, **self.head_args
-        )  # type: ignore[arg-type]
+            req,
+            x_forwarded_for=fwd.peer,
+            x_forwarded_proto=fwd.proto,
+            x_forwarded_host=fwd.host,
+            forwarded=b'for="%s";proto=%s;host="%s"' % (fwd.peer, fwd.proto, fwd.host),
+            host=fwd.host,
+            keep_alive=True,
+            content_length=content_length,
+            target=fwd.target,
+        )
         if not self._attach(queue):
             return False
         self.queue = queue
