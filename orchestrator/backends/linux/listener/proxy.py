@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 HIGH_WATER = 256 * 1024
-#: Chunked request bodies up to this size are validated whole before any byte reaches a worker.
+#: Request bodies up to this size are received whole before any byte reaches a worker.
 BUFFERED_BODY = 64 * 1024
 MAX_PIPELINE_BUFFER = 1024 * 1024
 _LINGER0 = struct.pack("ii", 1, 0)
@@ -396,9 +396,12 @@ class ClientConnection(asyncio.Protocol):
         self.pending_queue = queue
         if req.expect_continue:
             self._write(CONTINUE)
-        if req.chunked:
-            # Buffer a chunked body (up to BUFFERED_BODY) and forward it with an exact length once
-            # its framing proved valid: a worker never sees a request whose chunking was broken.
+        length = req.content_length
+        if req.chunked or (length is not None and 0 < length <= BUFFERED_BODY):
+            # Hold a small body (up to BUFFERED_BODY) and forward it with an exact length once it is
+            # complete: a worker never sees a request whose chunking was broken, and a client that
+            # trickles its body ties up no worker thread (nginx's request buffering). Bigger bodies
+            # stream with backpressure.
             self.buffered = []
             self.buffered_size = 0
             return
