@@ -159,7 +159,9 @@ class ListenerManager:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._cgroup_seq += 1
         cgroup = self.cgroups.create(f"listener/i{self._cgroup_seq}")
-        env = worker_environment(self.identity, {})
+        # ORCH_LISTENER_PROFILE=DIR makes each listener write a cProfile of itself there (benchmarks).
+        extra = {k: v for k, v in os.environ.items() if k == "ORCH_LISTENER_PROFILE"}
+        env = worker_environment(self.identity, extra)
         spec = ProcessSpec(
             argv=(
                 sys.executable,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import socket
 import struct
 import time
@@ -48,6 +49,10 @@ from orchestrator.routing import (
     normalize_host,
     normalize_target,
 )
+
+# Host headers and request targets repeat: normalising them once each is a cache lookup after that.
+_host_of = functools.lru_cache(maxsize=1024)(normalize_host)
+_target_of = functools.lru_cache(maxsize=4096)(normalize_target)
 
 if TYPE_CHECKING:
     from orchestrator.backends.linux.listener.app import ListenerApp
@@ -226,6 +231,7 @@ class ClientConnection(asyncio.Protocol):
         self.reading_paused = False
         self.write_mark = (0.0, 0)  # (when, buffered bytes) for the minimum send rate
         self.closing = False
+        self.batch: list[bytes] | None = None  # output held back to be written in one go
 
     # -- client side -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -540,7 +546,17 @@ class ClientConnection(asyncio.Protocol):
         if conn is not self.upstream or conn.parser is None:
             conn.close()
             return
+        # Everything this read produces for the client (head, body, last chunk) goes out in one
+        # write: one syscall per response instead of three.
+        self.batch = []
+        try:
+            self._relay(conn, data)
+        finally:
+            self._flush()
+
+    def _relay(self, conn: UpstreamConnection, data: bytes) -> None:
         parser = conn.parser
+        assert parser is not None
         try:
             parser.receive_data(data)
             while True:
@@ -667,16 +683,16 @@ class ClientConnection(asyncio.Protocol):
             return
         route = self.route
         self.app.access(
-            client=self.peer,
-            host=req.host.decode("latin-1"),
-            method=req.method.decode("latin-1"),
-            target=req.target.decode("latin-1"),
-            status=self.status,
-            bytes=self.sent,
-            duration_ms=round(duration_ms, 3),
-            queue=route.queue.name if route is not None and route.queue is not None else "",
-            group=route.group if route is not None else "",
-            upstream_ms=round(upstream_ms, 3),
+            self.peer,
+            req.host,
+            req.method,
+            req.target,
+            self.status,
+            self.sent,
+            duration_ms,
+            route.queue.name if route is not None and route.queue is not None else "",
+            route.group if route is not None else "",
+            upstream_ms,
         )
 
     def _finish_cycle(self) -> None:
@@ -756,14 +772,24 @@ class ClientConnection(asyncio.Protocol):
 
     # -- transport helpers -------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
+        self.sent += len(data)
+        if self.batch is not None:
+            self.batch.append(data)
+            return
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            self.sent += len(data)
             transport.write(data)
+
+    def _flush(self) -> None:
+        batch, self.batch = self.batch, None
+        transport = self.transport
+        if batch and transport is not None and not transport.is_closing():
+            transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
 
     def _close(self) -> None:
         if self.closing:
             return
+        self._flush()
         self.closing = True
         self.state = CLOSING
         if self.transport is not None:
