@@ -286,11 +286,11 @@ def _child_of(pid: int, parent: int) -> bool:
 def _remove_users(run_dir: str) -> None:
     import json
 
-    with contextlib.suppress(OSError, ValueError):
-        with open(os.path.join(run_dir, "state", "users.json"), encoding="utf-8") as fh:
-            for name in json.load(fh):
-                subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
-                subprocess.run(["userdel", name], check=False, capture_output=True)
+    record = os.path.join(run_dir, "state", "users.json")
+    with contextlib.suppress(OSError, ValueError), open(record, encoding="utf-8") as fh:
+        for name in json.load(fh):
+            subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
+            subprocess.run(["userdel", name], check=False, capture_output=True)
 
 
 @contextlib.contextmanager
@@ -344,7 +344,7 @@ http {{
                 ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
             ).stdout.split()
         ]
-        yield pids + [proc.pid]
+        yield [*pids, proc.pid]
     finally:
         _kill(proc)
 
@@ -451,7 +451,7 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"{tool} is missing: apt-get install wrk nginx-light", file=sys.stderr)
             return 1
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     conns = [int(c) for c in args.connections.split(",")]
     rows = []
