@@ -146,9 +146,9 @@ class ManifestWatcher:
                     fire = True
             if now >= next_poll:
                 next_poll = now + self.poll_s
-                current = fingerprint(self.path)
-                if current != self._seen:
-                    fire = True
+                if fingerprint(self.path) != self._seen:
+                    # Another hint, not a reload: the debounce still waits for the writer to finish.
+                    self._hint(self.path)
             if fire:
                 self._seen = fingerprint(self.path)
                 self.on_change()

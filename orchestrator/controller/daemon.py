@@ -296,7 +296,7 @@ class Daemon:
             if self.reload_requested:
                 self.reload_requested = False
                 if self._reload():
-                    self.next_pass_at = 0.0
+                    self.next_pass_at = self.clock.monotonic() + 1.0
             self._serve_jobs()
             self._refresh_snapshot(cheap=True)
 
@@ -314,7 +314,8 @@ class Daemon:
                 self.reload_requested = True
 
     def _reload(self, force: bool = False) -> bool:
-        """Re-read the manifest files; returns whether a new desired state was accepted."""
+        """Re-read the manifest files and apply them if they changed; returns whether a new
+        manifest was applied. An invalid or unchanged set changes nothing that runs."""
         assert self.tracker is not None
         try:
             mset = read_manifest_set(self.options.path)
@@ -327,10 +328,10 @@ class Daemon:
             loaded = self._load(mset)
         except ManifestError as exc:
             return self._rejected(sha, exc.diagnostics, "load")
-        self.tracker.accept(loaded)
-        self.metrics.reload(True, self.clock.wall())
         self.emit("manifest_loaded", manifest=sha[:12], files=len(mset.files))
-        return True
+        code, _, _ = self._apply_manifest(loaded, source="reload")
+        self._refresh_snapshot()
+        return code == EXIT_APPLIED
 
     def _rejected(self, sha: str, diagnostics: object, stage: str) -> bool:
         assert self.tracker is not None
@@ -383,10 +384,8 @@ class Daemon:
     def _fall_back(self) -> None:
         """The desired manifest was refused: go back to the one that runs, if any."""
         assert self.tracker is not None
-        lkg = self.tracker.last_known_good()
-        if lkg is not None and lkg.sha256 == self.tracker.running_sha256:
-            with contextlib.suppress(ManifestError):
-                self.tracker.desired = self._load(lkg)
+        if self.tracker.running is not None:
+            self.tracker.desired = self.tracker.running
 
     # -- admin jobs --------------------------------------------------------------------------
     def _serve_jobs(self) -> None:
@@ -429,9 +428,75 @@ class Daemon:
             }
         )
 
-    def _job_apply(self, job: Job) -> None:
+    def _apply_manifest(
+        self,
+        loaded: LoadedManifest,
+        *,
+        source: str,
+        allow_mass_delete: bool = False,
+        expected_fingerprint: str | None = None,
+    ) -> tuple[int, str, Result | None]:
+        """Apply a new manifest, as ``orchestrator apply`` or a hot reload does.
+
+        The plan has the mass-delete guard; if a step fails, the objects go back to the manifest
+        that ran before (last-known-good), and the outcome (applied, rolled back, partially applied)
+        is reported, not guessed. A manifest that failed is not retried until it changes.
+
+        Returns:
+            The exit code (0 applied, 1 refused before any change, 3 rolled back, 4 incomplete),
+            a sentence for people, and the pass's result.
+        """
         assert self.reconciler is not None
         assert self.tracker is not None
+        sha = loaded.desired.manifest_sha256
+        previous = self.tracker.running or self.tracker.desired
+        try:
+            result = self.reconciler.reconcile_once(
+                loaded.desired,
+                allow_mass_delete=allow_mass_delete,
+                expected_fingerprint=expected_fingerprint,
+            )
+        except PlanError as exc:
+            self._rejected(sha, exc.diagnostics, "apply")
+            self._fall_back()
+            self.emit(
+                "reload_outcome",
+                source=source,
+                manifest=sha[:12],
+                outcome="refused",
+                error=exc.summary,
+            )
+            return EXIT_FAILED_BEFORE, exc.render(), None
+        if result.failed:
+            self.tracker.reject(
+                sha, self.clock.wall(), tuple(Diagnostic(o.error) for o in result.failed), "apply"
+            )
+            code, message = self._roll_back(previous, result)
+            self.metrics.reload(False, 0.0)
+            self.metrics.reconciled("rolled_back" if code == EXIT_ROLLED_BACK else "error", 0.0)
+            outcome = "rolled_back" if code == EXIT_ROLLED_BACK else "partially_applied"
+            self.emit(
+                "reload_outcome", source=source, manifest=sha[:12], outcome=outcome, error=message
+            )
+            return code, message, result
+        self.tracker.accept(loaded)
+        if result.converged:
+            self.tracker.applied(self.clock.wall())
+        self.metrics.reload(True, self.clock.wall())
+        summary = result.plan.summary()
+        message = (
+            "Apply complete. "
+            f"{summary['add']} added, {summary['change']} changed, {summary['replace']} "
+            f"replaced, {summary['destroy']} destroyed."
+            if not result.plan.is_empty
+            else "No changes. Live state matches the manifest."
+        )
+        self.emit(
+            "reload_outcome", source=source, manifest=sha[:12], outcome="applied", summary=summary
+        )
+        return EXIT_APPLIED, message, result
+
+    def _job_apply(self, job: Job) -> None:
         mset = self._posted(job)
         try:
             loaded = self._load(mset)
@@ -442,42 +507,21 @@ class Daemon:
         if expected and expected != loaded.desired.manifest_sha256:
             raise StalePlanError("Plan is stale", "The manifest changed while it was sent.")
         fingerprint = job.args.get("expected_fingerprint")
-        previous = self.tracker.desired
         cancel = self.events.subscribe(lambda record: job.event(_progress(record)))
         try:
-            result = self.reconciler.reconcile_once(
-                loaded.desired,
+            code, message, result = self._apply_manifest(
+                loaded,
+                source="apply",
                 allow_mass_delete=bool(job.args.get("allow_mass_delete")),
                 expected_fingerprint=str(fingerprint) if fingerprint else None,
             )
-        except PlanError as exc:
+        finally:
             cancel()
-            job.fail(exc.summary, exc.detail, type(exc).__name__)
-            return
-        if result.failed:
-            self.tracker.reject(
-                loaded.desired.manifest_sha256,
-                self.clock.wall(),
-                tuple(Diagnostic(o.error) for o in result.failed),
-                "apply",
-            )
-            code, message = self._roll_back(previous, result)
-        else:
-            self.tracker.accept(loaded)
-            if result.converged:
-                self.tracker.applied(self.clock.wall())
-            code = EXIT_APPLIED
-            summary = result.plan.summary()
-            message = (
-                "Apply complete. "
-                f"{summary['add']} added, {summary['change']} changed, {summary['replace']} "
-                f"replaced, {summary['destroy']} destroyed."
-                if not result.plan.is_empty
-                else "No changes. Live state matches the manifest."
-            )
-        cancel()
         self._refresh_snapshot()
         self.next_pass_at = self.clock.monotonic() + 1.0
+        if result is None:
+            job.fail(message.split("\n", 1)[0], message.split("\n", 1)[-1], "PlanError")
+            return
         job.done(
             {
                 "exit_code": code,
@@ -531,8 +575,6 @@ class Daemon:
 
     def _job_reload(self, job: Job) -> None:
         accepted = self._reload(force=bool(job.args.get("force")))
-        if accepted:
-            self.next_pass_at = 0.0
         job.done({"accepted": accepted})
 
     def _job_down(self, job: Job) -> None:

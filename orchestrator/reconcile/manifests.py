@@ -38,6 +38,7 @@ class ManifestTracker:
     def __init__(self, state_dir: str) -> None:
         self.state_dir = state_dir
         self.desired: LoadedManifest | None = None
+        self.running: LoadedManifest | None = None  # the last manifest that converged
         self.running_sha256 = ""
         self.running_since = 0.0
         self.rejected: Rejected | None = None
@@ -70,6 +71,7 @@ class ManifestTracker:
         """The desired manifest is now running: record it and persist it as last-known-good."""
         assert self.desired is not None
         sha = self.desired.desired.manifest_sha256
+        self.running = self.desired
         if sha != self.running_sha256:
             self.running_sha256 = sha
             self.running_since = at

@@ -37,6 +37,8 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 LINGER_S = 1.0
 LINGER_MAX_BYTES = 256 * 1024
+#: After SIGTERM, how long an accepted connection may take to send its first request.
+STOPPING_GRACE_S = 0.5
 FIRST_REQUEST_POLL_S = 0.1  # how quickly a connected-but-silent client notices a stop
 
 
@@ -71,12 +73,33 @@ class Connection:
         """
         timeout = self.sock.gettimeout()
         deadline = time.monotonic() + (timeout if timeout is not None else 3600.0)
+        stop_deadline: float | None = None
         while True:
             readable, _, _ = select.select([self.sock], [], [], FIRST_REQUEST_POLL_S)
             if readable:
                 return True
-            if stopping() or time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 return False
+            if stopping():
+                # The front end writes its request right after connecting: give a connection we
+                # already accepted a moment to deliver it rather than drop a request on the floor.
+                if stop_deadline is None:
+                    stop_deadline = now + STOPPING_GRACE_S
+                elif now >= stop_deadline:
+                    return False
+
+    def has_pending_input(self) -> bool:
+        """Bytes (a next request) are already waiting in the socket or our buffer."""
+        if self.reader.buffered:
+            return True
+        # select, not recv(MSG_DONTWAIT): the socket has a timeout, which recv would wait out.
+        # Readable may also mean EOF; whoever serves it then sees the close and stops.
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
 
     def close(self) -> None:
         """Close the socket (idempotent)."""
@@ -307,8 +330,8 @@ def serve_connection(
             else:
                 conn.close_lingering()
             return False
-        if stopping():
+        if stopping() and not conn.has_pending_input():
             conn.close()
             return False
-        if not reader.buffered:
+        if not reader.buffered and not stopping():
             return True

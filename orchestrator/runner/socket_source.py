@@ -246,7 +246,11 @@ class SocketSource:
             if conn is None:
                 continue
             if self._stopping:
-                conn.close()
+                if conn.has_pending_input():
+                    self._in_flight += 1
+                    self._jobs.put(conn)
+                else:
+                    conn.close()
                 continue
             self._parked[conn] = now + self._keepalive_timeout_s
             self._selector.register(conn.sock, selectors.EVENT_READ, conn)
@@ -262,9 +266,15 @@ class SocketSource:
             conn.close()
 
     def _close_parked(self) -> None:
+        # A parked connection that already holds a request is served, not dropped: the front end
+        # may have sent it on its pooled connection just before our SIGTERM.
         for conn in self._parked:
             self._selector.unregister(conn.sock)
-            conn.close()
+            if conn.has_pending_input():
+                self._in_flight += 1
+                self._jobs.put(conn)
+            else:
+                conn.close()
         self._parked.clear()
 
     def _close_listeners(self) -> None:

@@ -352,8 +352,11 @@ class LinuxBackend:
         except (TemporaryBackendError, PermanentBackendError) as exc:
             runner = self.supervisor.pools[name]
             if old:
-                # Overlapped recycle failed: drop the new processes, the old ones keep serving.
+                # Overlapped recycle failed: drop the new processes, the old ones keep serving; the
+                # new ones' crashes must not leave the pool stopped by rapid-fail protection.
                 self.supervisor.stop_generation(runner, gen, "did not become ready")
+                self.supervisor.reset(name)
+                self._config_dirty = True
                 raise PermanentBackendError(
                     f"worker/{name}: the new processes did not become healthy; the old ones keep "
                     "serving",

@@ -220,6 +220,7 @@ class ClientConnection(asyncio.Protocol):
         self.pending_queue: QueueRoute | None = None
         self.buffered: list[bytes] | None = None  # a chunked body being validated before forwarding
         self.buffered_size = 0
+        self.retried = False
         self.body_done = False
         self.response_started = False
         self.response_chunked = False
@@ -362,11 +363,10 @@ class ClientConnection(asyncio.Protocol):
         self.response_started = False
         self.upstream_started = 0.0
         self.buffered = None
+        self.retried = False
         try:
-            target = normalize_target(req.target)
-            host = target.authority or (
-                normalize_host(req.host) if req.host else HostPort("", None)
-            )
+            target = _target_of(req.target)
+            host = target.authority or (_host_of(req.host) if req.host else HostPort("", None))
         except RequestRejected as exc:
             self._error(exc.status_hint, exc.reason)
             return
@@ -448,11 +448,12 @@ class ClientConnection(asyncio.Protocol):
         self._send_upstream(head)
         return True
 
-    def _attach(self, queue: QueueRoute) -> bool:
-        """Get an upstream connection to ``queue`` (pooled or new); answers 503 when it is full."""
+    def _attach(self, queue: QueueRoute, *, fresh: bool = False) -> bool:
+        """Get an upstream connection to ``queue`` (pooled, unless ``fresh``, or new); answers 503
+        when the queue is full."""
         assert self.request is not None
         pool = self.app.pool(queue)
-        conn = pool.take()
+        conn = None if fresh else pool.take()
         if conn is not None and conn.reusable:
             conn.reused = True
             conn.begin(self, self.request.method)
@@ -601,13 +602,22 @@ class ClientConnection(asyncio.Protocol):
         if self.response_started:
             self._abort()  # the response was cut short: the client must see it was
             return
-        if conn.reused and conn.received == 0 and self.retry_bytes is not None and self.body_done:
-            # A pooled connection the worker had already closed: the request never reached it.
+        if (
+            conn.received == 0
+            and self.retry_bytes is not None
+            and self.body_done
+            and not self.retried
+        ):
+            # The worker closed without a byte of answer: a pooled connection it had already
+            # closed, or a stopping worker (a recycle) that accepted and then dropped it. The
+            # request is idempotent and small: send it again, once, on a fresh connection.
+            self.retried = True
             retry, self.retry_bytes = self.retry_bytes, None
             self.app.stats.error("UpstreamRetry")
             queue = self.queue
             self._release_queue()
-            if queue is not None and self._attach(queue):
+            # A fresh connection: the other pooled ones may lead to the same stopping worker.
+            if queue is not None and self._attach(queue, fresh=True):
                 self.queue = queue
                 self.app.stats.queue(queue.name).inflight += 1
                 if self.route is not None:

@@ -1,0 +1,260 @@
+"""Hot reload: file watching, last-known-good, apply safety and overlapped recycling, end to end.
+
+The controller watches the manifest's directory (debounce 100 ms in these tests unless a test says
+otherwise, hash poll every 1 s). Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from orchestrator.cli import main
+from tests.support.controller import (
+    Controller,
+    Names,
+    free_port,
+    quickstart_manifest,
+    running_controller,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _loaded(ctl: Controller) -> list[str]:
+    return [str(e["manifest"]) for e in ctl.events("manifest_loaded")]
+
+
+def _with_more(manifest: str, port: int) -> str:
+    return manifest.replace(
+        f'urls: ["http://127.0.0.1:{port}/notes/"]',
+        f'urls: ["http://127.0.0.1:{port}/notes/", "http://127.0.0.1:{port}/more/"]',
+    )
+
+
+def _sha(text: str, name: str = "site.yaml") -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    data = text.encode()
+    digest.update(len(name.encode()).to_bytes(4, "big") + name.encode())
+    digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()[:12]
+
+
+def test_an_editor_save_is_routable_within_a_second_and_applied_once(
+    world_dir: str, names: Names
+) -> None:
+    """Write a temporary file, rename it over the manifest: the new prefix answers within 1 s."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names)
+    with running_controller(world_dir, manifest, port=port) as ctl:
+        assert 404 == ctl.get("/more/").status
+        new = _with_more(manifest, port)
+        ctl.write("site.yaml", new)
+        written = time.monotonic()
+        wait_until(lambda: ctl.get("/more/", timeout=2).status == 200, 5, "/more/ to be routed")
+        assert time.monotonic() - written < 1.0
+        time.sleep(2.5)  # events and a hash poll or two later: still exactly one load
+        assert 1 == _loaded(ctl).count(_sha(new))
+
+
+def test_a_configmap_symlink_swap_is_applied_once(world_dir: str, names: Names) -> None:
+    """site.yaml -> ..data/site.yaml, ..data -> ..v1/: swapping ..data to ..v2/ is one reload."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names)
+    with running_controller(world_dir, manifest, port=port) as ctl:
+        site = ctl.site
+        os.makedirs(os.path.join(site, "..v1"))
+        with open(os.path.join(site, "..v1", "site.yaml"), "w", encoding="utf-8") as fh:
+            fh.write(manifest)
+        os.symlink("..v1", os.path.join(site, "..data"))
+        os.symlink("..data/site.yaml", os.path.join(site, "site.yaml.new"))
+        os.replace(os.path.join(site, "site.yaml.new"), os.path.join(site, "site.yaml"))
+        time.sleep(1.5)  # same content: no reload
+        assert [] == [m for m in _loaded(ctl) if m != _sha(manifest)]
+        new = _with_more(manifest, port)
+        os.makedirs(os.path.join(site, "..v2"))
+        with open(os.path.join(site, "..v2", "site.yaml"), "w", encoding="utf-8") as fh:
+            fh.write(new)
+        os.symlink("..v2", os.path.join(site, "..data_tmp"))
+        os.replace(os.path.join(site, "..data_tmp"), os.path.join(site, "..data"))
+        subprocess.run(["rm", "-rf", os.path.join(site, "..v1")], check=True)
+        wait_until(lambda: ctl.get("/more/", timeout=2).status == 200, 10, "the swapped manifest")
+        time.sleep(2.5)
+        assert 1 == _loaded(ctl).count(_sha(new))
+
+
+def test_a_file_written_in_two_halves_is_applied_once_and_never_half(
+    world_dir: str, names: Names
+) -> None:
+    """Two writes 200 ms apart (default debounce 300 ms): one reload, of the whole file."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names)
+    with running_controller(world_dir, manifest, port=port, args=("--debounce", "300ms")) as ctl:
+        new = _with_more(manifest, port)
+        half = len(new) // 2
+        path = os.path.join(ctl.site, "site.yaml")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(new[:half])
+            fh.flush()
+            time.sleep(0.2)
+            fh.write(new[half:])
+        wait_until(lambda: ctl.get("/more/", timeout=2).status == 200, 10, "the complete manifest")
+        time.sleep(2.5)
+        assert 1 == _loaded(ctl).count(_sha(new))
+        assert _sha(new[:half]) not in _loaded(ctl)
+        assert not [
+            e for e in ctl.events("manifest_rejected") if e.get("manifest") == _sha(new[:half])
+        ]
+
+
+def test_invalid_yaml_changes_nothing_and_status_names_the_line(
+    world_dir: str, names: Names
+) -> None:
+    """Pids and routes unchanged; status shows the rejection with file:line:column."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names)
+    with running_controller(world_dir, manifest, port=port) as ctl:
+        pids = ctl.pids(names.hello) | ctl.pids(names.notes)
+        ctl.write("site.yaml", manifest.replace("queues:\n", "queues:\n\tbroken: {}\n"))
+        wait_until(lambda: ctl.state().get("rejected"), 10, "the rejection")
+        rejected = ctl.state()["rejected"]
+        assert isinstance(rejected, dict)
+        assert re.search(r"site\.yaml:\d+:\d+: YAML syntax error", str(rejected["error"]))
+        assert pids == ctl.pids(names.hello) | ctl.pids(names.notes)
+        assert 200 == ctl.get("/hello/").status
+        assert 200 == ctl.get("/notes/").status
+        assert main(["status", "--run-dir", ctl.run_dir]) == 0
+
+
+def test_deleting_every_manifest_file_stops_nothing_and_says_why(
+    world_dir: str, names: Names
+) -> None:
+    """An empty directory is rejected (it would delete everything); everything keeps serving."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        pids = ctl.pids(names.hello)
+        os.unlink(os.path.join(ctl.site, "site.yaml"))
+        wait_until(lambda: ctl.state().get("rejected"), 10, "the rejection")
+        assert "no manifest files" in str(ctl.state()["rejected"]["error"])  # type: ignore[index]
+        time.sleep(1.5)
+        assert pids == ctl.pids(names.hello)
+        assert 200 == ctl.get("/hello/").status
+
+
+def test_a_manifest_that_would_delete_most_objects_is_refused(world_dir: str, names: Names) -> None:
+    """A truncated manifest that keeps only the session: the mass-delete guard refuses it."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        ctl.write("site.yaml", "apiVersion: orchestrator/v1\nsession:\n  name: test\n")
+        wait_until(lambda: ctl.state().get("rejected"), 10, "the refusal")
+        assert "mass-delete guard" in str(ctl.state()["rejected"]["error"])  # type: ignore[index]
+        assert 200 == ctl.get("/notes/").status
+
+
+def test_editor_leftovers_trigger_no_reload(world_dir: str, names: Names) -> None:
+    """vim's 4913, swap and backup files, emacs lock files: nothing is loaded."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        before = len(_loaded(ctl))
+        for name in ("4913", ".site.yaml.swp", "site.yaml~", ".#site.yaml"):
+            with open(os.path.join(ctl.site, name), "w", encoding="utf-8") as fh:
+                fh.write("garbage: [")
+        time.sleep(2.5)
+        assert before == len(_loaded(ctl))
+        assert not ctl.state().get("rejected")
+
+
+def test_a_reload_that_fails_rolls_back_and_is_not_retried(world_dir: str, names: Names) -> None:
+    """A pool whose new command cannot boot: the old processes keep serving, the outcome is
+    "rolled_back", the manifest is recorded as rejected and not tried again."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names)
+    with running_controller(world_dir, manifest, port=port) as ctl:
+        old = ctl.pids(names.hello)
+        bad = manifest.replace(
+            'command: [orchestrator, worker, "hello:app"]',
+            f'command: [{sys.executable}, -c, "import sys; sys.exit(3)"]',
+        )
+        ctl.write("site.yaml", bad)
+        wait_until(
+            lambda: (
+                ctl.events("reload_outcome")
+                and ctl.events("reload_outcome")[-1]["outcome"] != "applied"
+            ),
+            60,
+            "the outcome",
+        )
+        assert "rolled_back" == ctl.events("reload_outcome")[-1]["outcome"]
+        assert old == ctl.pids(names.hello)
+        assert 200 == ctl.get("/hello/").status
+        starts = len(ctl.events("generation_start"))
+        time.sleep(3)
+        assert starts == len(ctl.events("generation_start"))  # not retried
+        assert "apply" == ctl.state()["rejected"]["stage"]  # type: ignore[index]
+
+
+def test_a_changed_pool_rolls_with_zero_failed_requests_and_the_other_pool_untouched(
+    world_dir: str, names: Names
+) -> None:
+    """Under a bounded wrk load, a new command for one pool: no failed request; the other pool's
+    processes are the same."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names)
+    with running_controller(world_dir, manifest, port=port) as ctl:
+        hello, notes = ctl.pids(names.hello), ctl.pids(names.notes)
+        output: list[str] = []
+
+        def load() -> None:
+            output.append(
+                subprocess.run(
+                    ["wrk", "-t2", "-c16", "-d8s", f"http://127.0.0.1:{port}/hello/x"],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                ).stdout
+            )
+
+        thread = threading.Thread(target=load)
+        thread.start()
+        time.sleep(2)
+        ctl.write(
+            "site.yaml",
+            manifest.replace(
+                'command: [orchestrator, worker, "hello:app"]',
+                'command: [orchestrator, worker, --threads, "6", "hello:app"]',
+            ),
+        )
+        thread.join(30)
+        report = output[0]
+        assert "Non-2xx" not in report, report
+        assert "Socket errors" not in report, report
+        assert re.search(r"(\d+) requests in", report)
+        wait_until(
+            lambda: ctl.pids(names.hello) and ctl.pids(names.hello).isdisjoint(hello),
+            30,
+            "the new hello processes",
+        )
+        assert notes == ctl.pids(names.notes)
+
+
+def test_resume_comes_up_on_the_last_known_good_manifest(world_dir: str, names: Names) -> None:
+    """After a restart with broken files, --resume serves the last manifest that ran."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names)
+    with running_controller(world_dir, manifest, port=port) as ctl:
+        assert 200 == ctl.get("/hello/").status
+    with open(os.path.join(world_dir, "site", "site.yaml"), "w", encoding="utf-8") as fh:
+        fh.write("apiVersion: orchestrator/v1\nqueues: [\n")
+    with running_controller(
+        world_dir, "apiVersion: orchestrator/v1\nqueues: [\n", port=port, args=("--resume",)
+    ) as again:
+        assert 200 == again.get("/hello/").status
