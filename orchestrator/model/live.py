@@ -81,10 +81,15 @@ class LiveState:
         stable across processes) rather than their JSON form, which costs ten times more at scale.
         """
         digest = hashlib.sha256()
+        seen: dict[int, bytes] = {}  # applied and observed objects are usually the same instances
         for label, mapping in (("resources", self.resources), ("applied", self.applied)):
             digest.update(label.encode())
             for key in sorted(mapping, key=Key.sort_key):
-                digest.update(repr(mapping[key]).encode())
+                obj = mapping[key]
+                text = seen.get(id(obj))
+                if text is None:
+                    text = seen[id(obj)] = repr(obj).encode()
+                digest.update(text)
                 digest.update(b"\n")
         for fault in sorted(self.faults, key=lambda f: (f.key.sort_key(), f.instance, f.reason)):
             digest.update(f"{fault.key}|{fault.instance}|{fault.reason}|{fault.repair}\n".encode())
