@@ -17,6 +17,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 
@@ -86,6 +87,9 @@ class Daemon:
         self.events = EventLog(self.clock)
         self.events.subscribe(LogWriter(options.log_format))
         self.emit = self.events.emit
+        # While a long pass waits on health checks, keep `status` current (main thread only: the
+        # snapshot reads the backend, which only the main thread may touch).
+        self.events.subscribe(self._refresh_on_event)
         self.trigger = Trigger()
         self.jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self.signals = _Signals()
@@ -582,6 +586,14 @@ class Daemon:
         job.done({"message": "stopping: draining the listener, then the pools"})
 
     # -- status -------------------------------------------------------------------------------
+    def _refresh_on_event(self, record: dict[str, object]) -> None:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and self.tracker is not None
+            and self.reconciler is not None
+        ):
+            self._refresh_snapshot(cheap=True)
+
     def _refresh_snapshot(self, cheap: bool = False) -> None:
         if cheap and self.clock.monotonic() - float(str(self.snapshot.get("_at", 0))) < 0.5:
             return

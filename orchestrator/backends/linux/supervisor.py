@@ -98,6 +98,7 @@ class Generation:
     stopping: bool = False
     stop_reason: str = ""
     ever_ready: bool = False
+    oom_kills: int = 0  # OOM kills already accounted for
 
     def ready(self) -> bool:
         """Every wanted slot has a ready process."""
@@ -329,7 +330,11 @@ class Supervisor:
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         oom = False
         if inst.cgroup is not None:
-            oom = sig == signal.SIGKILL and inst.cgroup.oom_kills() > 0
+            # The limit sits on the generation's group, so that is where the kernel counts an OOM
+            # kill (v1 memory.oom_control); the process's own leaf may count it too (v2).
+            kills = inst.cgroup.oom_kills() + (gen.cgroup.oom_kills() if gen.cgroup else 0)
+            oom = sig == signal.SIGKILL and kills > gen.oom_kills
+            gen.oom_kills = kills
             # Leftovers of this process (a double-forked daemon) go with it.
             self.cgroups.kill(inst.cgroup)
             self.cgroups.remove(inst.cgroup, timeout_s=0.5)

@@ -1,0 +1,235 @@
+"""Failure and limits, end to end: OOM and pids limits, TLS, periodic recycling, a killed listener,
+draining a removed app, `orchestrator down`, and no process left behind a SIGKILL'ed controller."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from orchestrator.cli import main
+from tests.support.controller import (
+    REPO,
+    Names,
+    free_port,
+    quickstart_manifest,
+    running_controller,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+root_only = pytest.mark.root
+
+
+def _session(names: Names, extra: str = "") -> str:
+    listener = f"  listener: {{user: {names.listener_user}}}\n" if names.listener_user else ""
+    return f"apiVersion: orchestrator/v1\nsession:\n  name: test\n{extra}{listener}"
+
+
+def _without_hello(manifest: str, names: Names) -> str:
+    """The manifest with the hello queue, URL group and pool removed (blocks of lines)."""
+    out, skipping = [], False
+    for line in manifest.splitlines():
+        if line.strip().startswith(f"{names.hello}:"):
+            skipping = line.startswith("  ") and not line.startswith("   ")
+            if line.strip() == f"{names.hello}: {{}}":
+                skipping = False
+            continue
+        if skipping and line.startswith("    "):
+            continue
+        skipping = False
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+@root_only
+def test_a_memory_hog_is_killed_inside_its_pool_and_reported_as_oom(
+    world_dir: str, names: Names
+) -> None:
+    """limits.memory 64MiB: the kernel kills the hog in its own cgroup; the exit says out of
+    memory, not crash; the other app keeps serving."""
+    port = free_port()
+    hog = f'[{sys.executable}, -c, "x = []\\nwhile True: x.append(bytearray(10**6))"]'
+    manifest = quickstart_manifest(port, names, hello_command=hog, health=False).replace(
+        "    rapidFailProtection: {maxCrashes: 3, interval: 1m}\n",
+        "    rapidFailProtection: {enabled: false}\n    limits: {memory: 64MiB}\n",
+    )
+    with running_controller(world_dir, manifest, port=port, converge=False) as ctl:
+        wait_until(lambda: any(e.get("oom") for e in ctl.events("process_exit")), 30, "an OOM kill")
+        exit_event = next(e for e in ctl.events("process_exit") if e.get("oom"))
+        assert "out of memory" in str(exit_event["exit"])
+        assert 200 == ctl.get("/notes/").status
+
+
+@root_only
+def test_a_fork_bomb_is_capped_by_its_pids_limit(world_dir: str, names: Names) -> None:
+    """limits.pids 20: forks beyond it fail inside the pool; the controller and the other app are
+    unaffected; stopping the pool leaves nothing behind."""
+    port = free_port()
+    bomb = (
+        "import os, sys, time\\nn = 0\\nfor _ in range(200):\\n    try:\\n"
+        "        pid = os.fork()\\n    except OSError:\\n        break\\n"
+        "    if pid == 0:\\n        time.sleep(60); os._exit(0)\\n    n += 1\\n"
+        "print(f'FORKED {n}', flush=True)\\ntime.sleep(60)\\n"
+    )
+    command = f'[{sys.executable}, -c, "{bomb}"]'
+    manifest = quickstart_manifest(port, names, hello_command=command, health=False).replace(
+        "    rapidFailProtection: {maxCrashes: 3, interval: 1m}\n",
+        "    limits: {pids: 20}\n",
+    )
+    with running_controller(world_dir, manifest, port=port, converge=False) as ctl:
+        line = wait_until(
+            lambda: next((x for x in ctl.log().splitlines() if x.startswith("FORKED")), None),
+            30,
+            "the fork bomb's report",
+        )
+        assert int(str(line).split()[1]) < 20
+        assert 200 == ctl.get("/notes/").status
+
+
+def test_https_prefixes_are_served_with_their_certificate(world_dir: str, names: Names) -> None:
+    """An https:// prefix on the TLS address: TLS 1.2+, ALPN http/1.1, the app answers."""
+    port = free_port()
+    cert, key = os.path.join(world_dir, "cert.pem"), os.path.join(world_dir, "key.pem")
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    manifest = (
+        quickstart_manifest(port, names)
+        .replace(f"http://127.0.0.1:{port}/", f"https://127.0.0.1:{port}/")
+        .replace(
+            "session:\n  name: test\n",
+            f"session:\n  name: test\n  tls: [{{address: '127.0.0.1:{port}', certFile: {cert},"
+            f" keyFile: {key}}}]\n",
+        )
+    )
+    with running_controller(world_dir, manifest, port=port, converge=True) as ctl:
+        context = ssl.create_default_context(cafile=cert)
+        context.check_hostname = False
+        context.set_alpn_protocols(["http/1.1"])
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            assert "http/1.1" == tls.selected_alpn_protocol()
+            tls.sendall(b"GET /hello/tls HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert b'"path": "/hello/tls"' in answer
+        assert ctl.state()["listener"]
+
+
+def test_a_periodic_recycle_replaces_the_processes_without_failing_requests(
+    world_dir: str, names: Names
+) -> None:
+    """recycling.time 3s: new processes start, then the old ones stop; requests keep succeeding."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names).replace(
+        "    rapidFailProtection: {maxCrashes: 3, interval: 1m}\n",
+        "    recycling: {time: 3s}\n",
+    )
+    with running_controller(world_dir, manifest, port=port) as ctl:
+        first = ctl.pids(names.hello)
+        statuses = []
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            statuses.append(ctl.get("/hello/", timeout=5).status)
+            time.sleep(0.02)
+        assert set(statuses) == {200}
+        assert any(e.get("pool") == names.hello for e in ctl.events("recycle_done"))
+        assert first.isdisjoint(ctl.pids(names.hello))
+
+
+def test_a_killed_listener_is_restarted_and_clients_only_wait(world_dir: str, names: Names) -> None:
+    """kill -9 of the listener: the ports stay the controller's, a request made at once is served."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        (pid,) = ctl.state()["listener"]["pids"]  # type: ignore[index]
+        os.kill(pid, signal.SIGKILL)
+        start = time.monotonic()
+        answer = ctl.get("/hello/", timeout=10)
+        assert 200 == answer.status
+        assert time.monotonic() - start < 2.0
+        wait_until(lambda: pid not in ctl.state()["listener"]["pids"], 5, "a new listener")  # type: ignore[index, operator]
+
+
+def test_removing_an_app_lets_its_requests_in_flight_finish(world_dir: str, names: Names) -> None:
+    """An app removed from the manifest while a slow request runs: that request gets its 200."""
+    port = free_port()
+    slow = quickstart_manifest(port, names, hello_command='[orchestrator, worker, "echo:app"]')
+    with running_controller(
+        world_dir, slow, port=port, apps_from=os.path.join(REPO, "tests", "support", "apps")
+    ) as ctl:
+        result: list[int] = []
+        thread = threading.Thread(
+            target=lambda: result.append(ctl.get("/hello/slow/2", timeout=15).status)
+        )
+        thread.start()
+        time.sleep(0.5)
+        ctl.write("site.yaml", _without_hello(slow, names))
+        thread.join(20)
+        assert [200] == result
+        wait_until(lambda: not ctl.pids(names.hello), 20, "the removed app to stop")
+
+
+def test_down_stops_everything_and_the_controller(
+    world_dir: str, names: Names, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """orchestrator down: the controller drains, stops its processes and exits 0."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        pids = ctl.pids(names.hello) | ctl.pids(names.notes)
+        assert 0 == main(["down", "--run-dir", ctl.run_dir])
+        assert "stopped" in capsys.readouterr().out
+        assert 0 == ctl.proc.wait(timeout=30)
+        from tests.integration.daemon.test_controller import alive
+
+        assert not any(alive(p) for p in pids)
+
+
+@root_only
+def test_no_process_of_a_pool_user_survives_a_sigkilled_controller(
+    world_dir: str, names: Names
+) -> None:
+    """SIGKILL of the controller: within 1 s, `ps -u` of every pool user and the listener shows nothing."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        users = {str(w["user"]) for w in ctl.workers()} | {str(ctl.state()["listener"]["user"])}  # type: ignore[index]
+        os.kill(ctl.proc.pid, signal.SIGKILL)
+
+        def none_left() -> bool:
+            out = subprocess.run(
+                ["ps", "-o", "stat=", "-u", ",".join(users)],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.split()
+            return all("Z" in s for s in out)
+
+        wait_until(none_left, 1.0, f"no process of {sorted(users)}")
