@@ -73,7 +73,8 @@ class ListenerManager:
         self.processes: dict[int, ListenerProcess] = {}  # by pid
         self.restart_at: dict[int, float] = {}
         self.consecutive = 0
-        self.sockets: dict[Endpoint, socket.socket] = {}
+        self.sockets: dict[Endpoint, list[socket.socket]] = {}  # one per listener process slot
+        self.wanted_endpoints: set[Endpoint] = set()
         self.config: dict[str, object] = {}
         self.version = 0
         self.last_exit = ""
@@ -82,15 +83,29 @@ class ListenerManager:
 
     # -- ports --------------------------------------------------------------------------------
     def ensure_endpoints(self, wanted: set[Endpoint]) -> list[str]:
-        """Bind what is new, close what is gone. Returns errors (address in use, permission)."""
+        """Bind what is new, close what is gone: one socket per endpoint and listener process
+        (``SO_REUSEPORT``, so the kernel spreads connections across the processes). Returns errors
+        (address in use, permission)."""
+        self.wanted_endpoints = set(wanted)
+        count = max(1, self.processes_wanted)
         errors = []
         for endpoint in sorted(set(self.sockets) - wanted, key=lambda e: e.id):
-            self.sockets.pop(endpoint).close()
-        for endpoint in sorted(wanted - set(self.sockets), key=lambda e: e.id):
-            try:
-                self.sockets[endpoint] = self._bind(endpoint)
-            except OSError as exc:
-                errors.append(f"cannot listen on {endpoint.host}:{endpoint.port}: {exc.strerror}")
+            for sock in self.sockets.pop(endpoint):
+                sock.close()
+        for endpoint in sorted(wanted, key=lambda e: e.id):
+            group = self.sockets.setdefault(endpoint, [])
+            while len(group) > count:
+                group.pop().close()
+            while len(group) < count:
+                try:
+                    group.append(self._bind(endpoint))
+                except OSError as exc:
+                    errors.append(
+                        f"cannot listen on {endpoint.host}:{endpoint.port}: {exc.strerror}"
+                    )
+                    break
+            if not group:
+                del self.sockets[endpoint]
         return errors
 
     def _bind(self, endpoint: Endpoint) -> socket.socket:
@@ -99,6 +114,7 @@ class ListenerManager:
         try:
             # A restarted controller rebinds its ports at once, without EADDRINUSE.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             sock.bind((endpoint.host.strip("[]"), endpoint.port))
@@ -120,6 +136,7 @@ class ListenerManager:
 
     def _send_config(self, proc: ListenerProcess) -> None:
         endpoints = sorted(self.sockets, key=lambda e: e.id)
+        fds = [self.sockets[e][proc.slot % len(self.sockets[e])].fileno() for e in endpoints]
         message = {
             **self.config,
             "type": "config",
@@ -130,7 +147,7 @@ class ListenerManager:
             "fd_count": len(endpoints),
         }
         try:
-            proc.channel.send(message, [self.sockets[e].fileno() for e in endpoints])
+            proc.channel.send(message, fds)
         except OSError as exc:
             self.emit("listener_channel_error", pid=proc.pid, error=str(exc))
 
@@ -148,7 +165,10 @@ class ListenerManager:
         """Run ``processes`` listener processes as ``identity`` (restarting them on change)."""
         changed = self.identity is not None and identity != self.identity
         self.identity = identity
+        resized = processes != self.processes_wanted
         self.processes_wanted = processes
+        if resized and self.wanted_endpoints:
+            self.ensure_endpoints(self.wanted_endpoints)
         if changed:
             for proc in list(self.processes.values()):
                 self._terminate(proc)
@@ -315,6 +335,7 @@ class ListenerManager:
             if proc.cgroup is not None:
                 self.cgroups.remove(proc.cgroup, timeout_s=0.5)
         self.processes.clear()
-        for sock in self.sockets.values():
-            sock.close()
+        for group in self.sockets.values():
+            for sock in group:
+                sock.close()
         self.sockets.clear()

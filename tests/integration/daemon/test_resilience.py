@@ -233,3 +233,26 @@ def test_no_process_of_a_pool_user_survives_a_sigkilled_controller(
             return all("Z" in s for s in out)
 
         wait_until(none_left, 1.0, f"no process of {sorted(users)}")
+
+
+def test_two_listener_processes_share_the_ports(world_dir: str, names: Names) -> None:
+    """session.listener.processes 2: two processes, one SO_REUSEPORT socket each, both serving."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names).replace(
+        "session:\n  name: test\n", "session:\n  name: test\n  listener: {processes: 2}\n"
+    )
+    if names.listener_user:
+        manifest = manifest.replace("  listener: {processes: 2}\n", "").replace(
+            f"  listener: {{user: {names.listener_user}}}\n",
+            f"  listener: {{user: {names.listener_user}, processes: 2}}\n",
+        )
+    with running_controller(world_dir, manifest, port=port) as ctl:
+        pids = ctl.state()["listener"]["pids"]  # type: ignore[index]
+        assert 2 == len(pids)  # type: ignore[arg-type]
+        for _ in range(200):
+            assert 200 == ctl.get("/hello/").status
+        wait_until(
+            lambda: len({e["pid"] for e in ctl.events("access")}) == 2,
+            5,
+            "access lines from both listener processes",
+        )
