@@ -12,7 +12,8 @@ and prints req/s, p50 and p99 latency, the front end's CPU time per request (uti
 /proc/PID/stat of the listener's or nginx's processes) and the ratios listener/nginx. gunicorn's sync
 worker closes every connection, so its rows measure the expensive path (a new upstream connection per
 request). With --idle it also measures the listener's memory with 10,000 idle keep-alive connections
-and the p99 of fresh requests meanwhile.
+(each made one request: answered one at a time, then all sent at once) and the p99 of fresh requests
+meanwhile.
 
 Loopback only; each run is bounded (--duration seconds). Needs wrk and nginx (apt-get install wrk
 nginx-light). Usage: python bench/listener_vs_nginx.py [--duration 8] [--workers fast,uvicorn,gunicorn]
@@ -101,6 +102,7 @@ class Result:
     requests: int
     errors: int
     cpu_us_per_req: float | None = None
+    error_detail: str = ""
 
 
 def _ms(text: str) -> float:
@@ -134,12 +136,15 @@ def wrk(port: int, connections: int, duration: int, front_pids: list[int] | None
     p50 = _ms(re.search(r"50%\s+(\S+)", dist).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"99%\s+(\S+)", dist).group(1))  # type: ignore[union-attr]
     errors = 0
+    detail = []
     if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
         errors += int(m.group(1))
+        detail.append(m.group(0))
     if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
         errors += sum(int(x) for x in m.groups())
+        detail.append(m.group(0))
     cpu = used / reqs * 1e6 if used is not None and reqs else None
-    return Result(rps, p50, p99, reqs, errors, cpu)
+    return Result(rps, p50, p99, reqs, errors, cpu, "; ".join(detail))
 
 
 WORKERS = {
@@ -375,18 +380,21 @@ def measure(kind: str, connections: list[int], duration: int, processes: int) ->
     return rows
 
 
-def idle_connections(count: int, duration: int) -> None:
+def idle_connections(count: int, mode: str) -> None:
+    """``count`` keep-alive connections that each made one request and now sit idle: answered one
+    at a time (``sequential``), or all sent at once (``burst``: the in-flight peak, 10,000 upstream
+    connections and parsers at the same time, stays in the heap afterwards)."""
     with workdir() as root:
         port = free_port()
         with controller(root, WORKERS["fast"]["inherit"], port) as pids:
             base = rss_mib(pids)
             holder = subprocess.Popen(
-                [PY, "-c", _HOLDER, str(port), str(count)],
+                [PY, "-c", _HOLDER, str(port), str(count), mode],
                 stdout=subprocess.PIPE,
                 text=True,
             )
             assert holder.stdout is not None
-            opened = int(holder.stdout.readline())
+            opened, answered = (int(x) for x in holder.stdout.readline().split())
             time.sleep(2)
             loaded = rss_mib(pids)
             latencies = []
@@ -403,8 +411,9 @@ def idle_connections(count: int, duration: int) -> None:
             holder.wait(timeout=30)
     p99 = statistics.quantiles(latencies, n=100)[98]
     print(
-        f"\nidle keep-alive connections: {opened} open; listener RSS {base:.1f} MiB -> "
-        f"{loaded:.1f} MiB (+{(loaded - base) * 1024 / max(opened, 1):.2f} KiB per connection); "
+        f"\nidle keep-alive connections ({mode}): {opened} open, {answered} answered 200; "
+        f"listener RSS {base:.1f} MiB -> {loaded:.1f} MiB "
+        f"(+{(loaded - base) * 1024 / max(opened, 1):.2f} KiB per connection); "
         f"fresh request p50 {statistics.median(latencies):.2f} ms, p99 {p99:.2f} ms"
     )
     print(
@@ -415,25 +424,30 @@ def idle_connections(count: int, duration: int) -> None:
 
 _HOLDER = r"""
 import resource, signal, socket, sys, time
-port, count = int(sys.argv[1]), int(sys.argv[2])
+port, count, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 socks = []
 req = b"GET /app/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+answered = 0
+def answer(s):
+    s.settimeout(10)
+    try:
+        return s.recv(4096).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
 for i in range(count):
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
     except OSError:
         break
     s.sendall(req)
+    if mode == "sequential":
+        answered += answer(s)
     socks.append(s)
-for s in socks:
-    s.settimeout(10)
-    try:
-        s.recv(4096)
-    except OSError:
-        pass
-print(len(socks), flush=True)
+if mode == "burst":
+    answered = sum(answer(s) for s in socks)
+print(len(socks), answered, flush=True)
 signal.sigwait([signal.SIGTERM])
 """
 
@@ -478,12 +492,17 @@ def main() -> int:
                 f"{kind:<9}{c:>6} | {name:<9}{r.rps:>9.0f}{r.p50_ms:>8.2f}{r.p99_ms:>8.2f}"
                 f"{cpu:>11}{r.errors:>7} | {ratios}"
             )
+    for kind, c, lis, ngx, alone in rows:
+        for name, r in (("listener", lis), ("nginx", ngx), ("alone", alone)):
+            if r.error_detail:
+                print(f"errors, {kind} {c} {name}: {r.error_detail}")
     print(
         "\ntargets (listener vs nginx, same worker, same run): throughput >= 0.90x, p99 <= 1.5x, "
         "CPU per request <= 1.1x"
     )
     if args.idle:
-        idle_connections(args.idle_count, args.duration)
+        for mode in ("sequential", "burst"):
+            idle_connections(args.idle_count, mode)
     return 0
 
 

@@ -18,6 +18,7 @@ from orchestrator.model.desired import (
     RequestQueue,
     Resource,
     Session,
+    State,
     UrlGroup,
     WorkerPool,
 )
@@ -155,13 +156,15 @@ def check(
     for name, g in groups.items():
         if g.queue:
             routed.setdefault(g.queue.name, name)
-    for qname in queues:
-        if qname in routed and qname not in served:
+    for qname, queue in queues.items():
+        # A disabled queue answers 503 by itself (a site taken offline): it needs no pool.
+        if qname in routed and qname not in served and queue.state is not State.DISABLED:
             err(
                 f'queue "{qname}" receives requests from urlGroups.{routed[qname]} but no worker '
                 "pool serves it",
                 where("queues", qname),
-                "Add a pool under workers with this queue, or route the group elsewhere.",
+                "Add a pool under workers with this queue, route the group elsewhere, or set the"
+                " queue's state to disabled to answer 503.",
             )
         elif qname not in routed and qname not in served:
             out.append(

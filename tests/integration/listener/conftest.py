@@ -1,7 +1,8 @@
 """A running controller whose listener the section-A and section-B tests attack.
 
-Three URL groups: /echo/ and /admin/ served by the echo app (each remembers the paths it saw), and
-/bad/ served by a worker that answers with broken framing. Small timers make the timeout tests quick.
+URL groups: /echo/ and /admin/ served by the echo app (each remembers the paths it saw), /bad/
+served by a worker that answers with broken framing, /tiny/ on a queue of length 1, and three
+disabled queues under /shut/ (one per 503 verbosity). Small timers make the timeout tests quick.
 """
 
 from __future__ import annotations
@@ -58,11 +59,17 @@ session:
   admin: {{}}
   bad: {{}}
   tiny: {{maxLength: 1}}
+  shutbasic: {{state: disabled, verbosity503: basic}}
+  shutlimited: {{state: disabled, verbosity503: limited}}
+  shutfull: {{state: disabled, verbosity503: full}}
 urlGroups:
   echo: {{queue: echo, urls: ["http://127.0.0.1:{port}/echo/"]}}
   admin: {{queue: admin, urls: ["http://127.0.0.1:{port}/admin/"]}}
   bad: {{queue: bad, urls: ["http://127.0.0.1:{port}/bad/"]}}
   tiny: {{queue: tiny, urls: ["http://127.0.0.1:{port}/tiny/"]}}
+  shutbasic: {{queue: shutbasic, urls: ["http://127.0.0.1:{port}/shut/basic/"]}}
+  shutlimited: {{queue: shutlimited, urls: ["http://127.0.0.1:{port}/shut/limited/"]}}
+  shutfull: {{queue: shutfull, urls: ["http://127.0.0.1:{port}/shut/full/"]}}
 workers:
   echo:
     queue: echo

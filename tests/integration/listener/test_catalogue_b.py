@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.integration.listener.conftest import Site, exchange, statuses
-from tests.support.controller import http
+from tests.support.controller import http, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -108,3 +108,45 @@ def test_a_client_that_does_not_read_is_cut_and_memory_stays_bounded(site: Site)
     assert closed
     assert received < 50_000_000
     assert peak - before < 10 * 1024, (before, peak)
+
+
+def _refused(port: int, path: str) -> tuple[bytes, bool]:
+    """Raw answer to a GET on a disabled queue and whether the connection was reset."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\n" + H + b"\r\n")
+        got = b""
+        try:
+            while chunk := sock.recv(65536):
+                got += chunk
+        except ConnectionResetError:
+            return got, True
+        return got, False
+
+
+def test_each_503_verbosity_answers_as_http_sys_does(site: Site) -> None:
+    """Disabled queues: basic resets the connection with no answer, limited sends a bare 503,
+    full names the reason; limited and full carry Retry-After."""
+    got, reset = _refused(site.port, "/shut/basic/x")
+    assert (got, reset) == (b"", True)
+
+    got, reset = _refused(site.port, "/shut/limited/x")
+    assert not reset
+    assert statuses(got) == [503]
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert b"\r\nretry-after: " in head.lower()
+    assert body == b"Service Unavailable\r\n"
+
+    got, reset = _refused(site.port, "/shut/full/x")
+    assert statuses(got) == [503]
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert b"\r\nretry-after: " in head.lower()
+    assert body == b"Service Unavailable (Disabled)\r\n"
+    # The reason is logged for all three, basic included (its client learns nothing).
+    wait_until(
+        lambda: (
+            [e.get("reason") for e in site.ctl.events("listener_request_error")].count("Disabled")
+            >= 3
+        ),
+        10,
+        "three Disabled refusals in the listener's log",
+    )

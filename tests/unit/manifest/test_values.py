@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from orchestrator.errors import ManifestError
 from orchestrator.manifest import load_manifest
 from orchestrator.model import Key, Kind
 
@@ -39,3 +42,21 @@ def test_a_bare_zero_turns_a_recycle_timer_off(tmp_path: object) -> None:
     )
     pool = desired.resources[Key(Kind.WORKER, "w")]  # type: ignore[attr-defined]
     assert (0.0, 0) == (pool.recycling.time_s, pool.recycling.memory_bytes)
+
+
+def test_a_disabled_queue_needs_no_pool(tmp_path: object) -> None:
+    """A site taken offline: its queue answers 503 by itself, so no pool is required; an enabled
+    queue without a pool is still an error."""
+    body = (
+        "queues: {q: {state: disabled, verbosity503: full}}\n"
+        'urlGroups: {g: {queue: q, urls: ["http://127.0.0.1:8080/"]}}\n'
+    )
+    desired = _load(tmp_path, body)
+    assert Key(Kind.QUEUE, "q") in desired.resources  # type: ignore[attr-defined]
+    path = os.path.join(str(tmp_path), "site.yaml")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(
+            "apiVersion: orchestrator/v1\n" + body.replace("state: disabled", "state: enabled")
+        )
+    with pytest.raises(ManifestError, match="no worker pool serves it"):
+        load_manifest(path)

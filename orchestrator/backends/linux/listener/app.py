@@ -33,6 +33,22 @@ _escape: Callable[[str], str] = json.encoder.encode_basestring
 SWEEP_S = 1.0
 STATS_S = 1.0
 DRAIN_LIMIT_S = 30.0
+#: Connections taken from one listening socket per wake-up: enough to empty a burst's backlog in
+#: one go, few enough that requests already in progress are not starved meanwhile.
+ACCEPT_BATCH = 512
+#: How long to stop accepting after running out of file descriptors (else the ready socket spins).
+ACCEPT_PAUSE_S = 0.1
+
+
+class _Listening:
+    """One listening socket this process accepts on."""
+
+    __slots__ = ("context", "scheme", "sock")
+
+    def __init__(self, sock: socket.socket, scheme: str, context: ssl.SSLContext | None) -> None:
+        self.sock = sock
+        self.scheme = scheme
+        self.context = context
 
 
 class ListenerApp:
@@ -44,7 +60,7 @@ class ListenerApp:
         self.config = Config(0, Settings(), RouteTable.build([]), {})
         self.stats = Stats()
         self.connections: set[ClientConnection] = set()
-        self.servers: dict[str, tuple[asyncio.AbstractServer, socket.socket]] = {}
+        self.servers: dict[str, _Listening] = {}
         self.pools: dict[tuple[str, str], UpstreamPool] = {}
         self.draining = False
         self.access_enabled = access_log
@@ -158,12 +174,10 @@ class ListenerApp:
             sock.setblocking(False)
             scheme = str(item.get("scheme", "http"))
             context = self._tls(int(str(item.get("port", 0))), tls) if scheme == "https" else None
-            self.loop.create_task(self._serve(sid, sock, scheme, context))
+            self._serve(sid, _Listening(sock, scheme, context))
         for sid in list(self.servers):
             if sid not in wanted:
-                server, sock = self.servers.pop(sid)
-                server.close()
-                sock.close()
+                self._unserve(sid)
         previous = self.config
         self.config = config
         live = {(q.name, q.path) for q in config.queues.values()}
@@ -201,17 +215,57 @@ class ListenerApp:
         self.log("tls_missing", port=port)
         return None
 
-    async def _serve(
-        self, sid: str, sock: socket.socket, scheme: str, context: ssl.SSLContext | None
-    ) -> None:
-        server = await self.loop.create_server(
-            lambda: ClientConnection(self, scheme),
-            sock=sock,
-            ssl=context,
-            backlog=4096,
-            ssl_handshake_timeout=10.0 if context else None,
-        )
-        self.servers[sid] = (server, sock)
+    # -- accepting ---------------------------------------------------------------------------
+    # Our own accept loop rather than ``loop.create_server``: uvloop's server takes one connection
+    # per loop iteration, so under load a burst of new clients waited in the backlog for seconds
+    # (256 connections at once: p99 1.3 s, every request inside the listener under 150 ms).
+    def _serve(self, sid: str, listening: _Listening) -> None:
+        self.servers[sid] = listening
+        self.loop.add_reader(listening.sock.fileno(), self._accept, sid)
+
+    def _unserve(self, sid: str) -> None:
+        listening = self.servers.pop(sid)
+        with contextlib.suppress(ValueError, OSError):
+            self.loop.remove_reader(listening.sock.fileno())
+        listening.sock.close()
+
+    def _accept(self, sid: str) -> None:
+        listening = self.servers.get(sid)
+        if listening is None:
+            return
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, _ = listening.sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                # EMFILE and the like: the socket stays readable, so pause instead of spinning.
+                self.stats.error("AcceptFailed")
+                self.log("accept_failed", error=exc.strerror or str(exc))
+                with contextlib.suppress(ValueError, OSError):
+                    self.loop.remove_reader(listening.sock.fileno())
+                self.loop.call_later(ACCEPT_PAUSE_S, self._resume_accept, sid, listening)
+                return
+            conn.setblocking(False)
+            self.loop.create_task(self._connect(conn, listening))
+
+    def _resume_accept(self, sid: str, listening: _Listening) -> None:
+        if self.servers.get(sid) is listening and not self.draining:
+            self.loop.add_reader(listening.sock.fileno(), self._accept, sid)
+
+    async def _connect(self, conn: socket.socket, listening: _Listening) -> None:
+        scheme = listening.scheme
+        try:
+            await self.loop.connect_accepted_socket(
+                lambda: ClientConnection(self, scheme),
+                sock=conn,
+                ssl=listening.context,
+                ssl_handshake_timeout=10.0 if listening.context is not None else None,
+            )
+        except OSError:  # ssl.SSLError, TimeoutError and ConnectionError included
+            # A failed TLS handshake or a client gone before we got to it: nothing to answer.
+            self.stats.error("Connection_Dropped")
+            conn.close()
 
     # -- timers ------------------------------------------------------------------------------
     def sweep(self) -> None:
@@ -241,10 +295,8 @@ class ListenerApp:
         if self.draining:
             return
         self.draining = True
-        for server, sock in self.servers.values():
-            server.close()
-            sock.close()
-        self.servers.clear()
+        for sid in list(self.servers):
+            self._unserve(sid)
         for conn in list(self.connections):
             conn.drain()
         self.loop.call_later(DRAIN_LIMIT_S, self._exit)

@@ -127,6 +127,16 @@ class UpstreamPool:
 class UpstreamConnection(asyncio.Protocol):
     """One connection to a queue socket (a worker accepted it)."""
 
+    __slots__ = (
+        "client",
+        "closed",
+        "parser",
+        "pool",
+        "received",
+        "reused",
+        "transport",
+    )
+
     def __init__(self, pool: UpstreamPool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
@@ -197,6 +207,44 @@ class UpstreamConnection(asyncio.Protocol):
 
 class ClientConnection(asyncio.Protocol):
     """One client connection: parse, route, forward, relay, repeat."""
+
+    # Slots: ten thousand idle connections must stay small (an instance dict cost 1.5 KiB).
+    __slots__ = (
+        "app",
+        "batch",
+        "body_done",
+        "buffered",
+        "buffered_size",
+        "closing",
+        "connecting",
+        "forward",
+        "head_bytes",
+        "keep_alive",
+        "local_ip",
+        "local_port",
+        "parser",
+        "peer",
+        "pending",
+        "pending_queue",
+        "queue",
+        "reading_paused",
+        "request",
+        "response_chunked",
+        "response_started",
+        "retried",
+        "retry_bytes",
+        "route",
+        "scheme",
+        "sent",
+        "since",
+        "started",
+        "state",
+        "status",
+        "transport",
+        "upstream",
+        "upstream_started",
+        "write_mark",
+    )
 
     def __init__(self, app: ListenerApp, scheme: str) -> None:
         self.app = app
@@ -728,7 +776,9 @@ class ClientConnection(asyncio.Protocol):
         self.app.stats.error(reason)
         verbosity = queue.verbosity503 if queue is not None else "limited"
         if verbosity == "basic":
+            # The client learns nothing, so the log is the only place the reason shows.
             self.status = 503
+            self.app.log("request_error", status=503, reason=reason, client=self.peer)
             self._access(0.0, 0.0)
             self._abort()
             return
