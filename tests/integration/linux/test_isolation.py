@@ -44,6 +44,27 @@ def _wait_exec(pid: int, needle: str = "python3", timeout: float = 5.0) -> None:
     raise AssertionError("the shim did not exec in time")
 
 
+def _fd_target(pid: int, fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return "(gone)"
+
+
+def _settled_fds(pid: int, timeout: float = 5.0) -> list[int]:
+    """The target's open fds once its start-up is over.
+
+    Right after exec the new interpreter still has module files open while it imports (CI once
+    caught fd 4 that way), so wait for the set to come down to 0-3; an inherited fd never closes
+    and the caller's assertion then shows what it points at."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fds = sorted(int(f) for f in os.listdir(f"/proc/{pid}/fd"))
+        if fds == [0, 1, 2, 3] or time.monotonic() > deadline:
+            return fds
+        time.sleep(0.02)
+
+
 def _live_processes_of(uid: int) -> list[int]:
     """Pids running as ``uid``, zombies excluded (an orphan's zombie waits for PID 1 to reap it)."""
     out = subprocess.run(
@@ -110,8 +131,8 @@ def test_a_worker_runs_with_its_own_identity_and_nothing_else(
         for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
             assert "0000000000000000" == st[cap], cap
         assert "1" == st["NoNewPrivs"]
-        fds = sorted(int(f) for f in os.listdir(f"/proc/{proc.pid}/fd"))
-        assert [0, 1, 2, 3] == fds
+        fds = _settled_fds(proc.pid)
+        assert [0, 1, 2, 3] == fds, {fd: _fd_target(proc.pid, fd) for fd in fds}
         inode = os.fstat(queue.fileno()).st_ino
         assert f"socket:[{inode}]" == os.readlink(f"/proc/{proc.pid}/fd/3")
         with open(f"/proc/{proc.pid}/environ", "rb") as fh:

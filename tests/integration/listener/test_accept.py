@@ -8,13 +8,22 @@ accept handler directly, in this process, with real TCP connections on 127.0.0.1
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
 import socket
 from collections.abc import Iterator
 
 import pytest
 
-from orchestrator.backends.linux.listener.app import ACCEPT_BATCH, ListenerApp, _Listening
+from orchestrator.backends.linux.listener.app import (
+    ACCEPT_BATCH,
+    ACCEPT_PAUSE_S,
+    ListenerApp,
+    _Listening,
+)
 from orchestrator.backends.linux.listener.channel import Channel
+from orchestrator.backends.linux.listener.config import Config, Settings
+from orchestrator.routing.table import RouteTable
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +102,62 @@ def test_unserving_closes_the_socket_and_stops_accepting(app: ListenerApp) -> No
     app._unserve("s")
     assert sock.fileno() == -1
     assert "s" not in app.servers
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    sock.settimeout(2)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_connections_over_max_connections_are_reset(app: ListenerApp) -> None:
+    """``limits.maxConnections``: the connection over the limit is reset, the others stay."""
+    app.config = Config(1, Settings(max_connections=3), RouteTable.build([]), {})
+    sock = _listening()
+    clients = [socket.create_connection(sock.getsockname()) for _ in range(5)]
+    try:
+        app._serve("s", _Listening(sock, "http", None))
+        app._accept("s")
+        app.loop.run_until_complete(asyncio.sleep(0.1))
+        assert 3 == len(app.connections)
+        assert 2 == app.stats.errors.get("ConnLimit")
+        assert 2 == sum(_closed_by_peer(c) for c in clients)
+    finally:
+        for c in clients:
+            c.close()
+        app._unserve("s")
+
+
+def test_running_out_of_descriptors_pauses_accepting_instead_of_spinning(app: ListenerApp) -> None:
+    """EMFILE leaves the listening socket readable: the listener stops watching it for a moment
+    (no busy loop), logs the reason, and takes the waiting connection once descriptors are free."""
+    sock = _listening()
+    client = socket.create_connection(sock.getsockname())
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        app._serve("s", _Listening(sock, "http", None))
+        # No descriptor left for accept(): the lowest free one is above the limit.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (_lowest_free_fd(), hard))
+        app._accept("s")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        assert 1 == app.stats.errors.get("AcceptFailed")
+        assert 0 == len(app.connections)
+        # Not watched meanwhile: a busy loop would call accept again at once.
+        app.loop.run_until_complete(asyncio.sleep(ACCEPT_PAUSE_S / 2))
+        assert 1 == app.stats.errors.get("AcceptFailed")
+        app.loop.run_until_complete(asyncio.sleep(ACCEPT_PAUSE_S * 3))
+        assert 1 == len(app.connections)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        client.close()
+        app._unserve("s")
+
+
+def _lowest_free_fd() -> int:
+    fd = os.dup(0)
+    os.close(fd)
+    return fd
