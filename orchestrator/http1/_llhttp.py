@@ -7,7 +7,8 @@ returns. Bodies never go through llhttp: framing is ours (`readers.py`), so we a
 message ends, which llhttp through httptools cannot tell us.
 
 A parser is reused while llhttp finished the message inside the head (no body announced); otherwise a new
-one is made for the next head, because httptools cannot reset llhttp.
+one is made for the next head, because httptools cannot reset llhttp. Parsers belong to the process's
+tokenizers, not to connections (`shared_tokenizer`).
 
 Must not import: anything from `orchestrator`, nor other modules of this package (it is the FFI seam).
 No sockets, no asyncio, no time.
@@ -44,10 +45,20 @@ class HeadRejected(Exception):
 class _Collector:
     """httptools protocol object: collects fields as (lower-cased name, value without OWS)."""
 
-    __slots__ = ("complete", "fields", "message_complete", "special", "specials")
+    __slots__ = (
+        "complete",
+        "fields",
+        "keep_alive",
+        "message_complete",
+        "parser",
+        "special",
+        "specials",
+    )
 
     def __init__(self, special: frozenset[bytes]) -> None:
         self.special = special
+        self.parser: httptools.HttpRequestParser | httptools.HttpResponseParser | None = None
+        self.keep_alive = False
         self.fields: list[tuple[bytes, bytes]] = []
         self.specials: list[tuple[bytes, bytes]] = []
         self.complete = False
@@ -62,6 +73,11 @@ class _Collector:
 
     def on_headers_complete(self) -> None:
         self.complete = True
+        # Asked here, not after the message: llhttp clears its flags when a message completes, so
+        # should_keep_alive() then answers True even for `Connection: close` or HTTP/1.0, and a
+        # parser in its closed state would be reused (it refuses the next head).
+        assert self.parser is not None
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_message_complete(self) -> None:
         self.message_complete = True
@@ -70,17 +86,28 @@ class _Collector:
 class HeadTokenizer:
     """Feeds complete heads to llhttp and returns their fields.
 
+    One per direction is enough for a whole process (`shared_tokenizer`): each call takes a parser
+    from a small free list and puts it back when llhttp is at the start of a message again, so an idle
+    connection carries no llhttp parser (about 1 KiB each), and threads (the worker runner parses on
+    several) never share a parser, because ``list.pop`` and ``list.append`` are atomic.
+
     Args:
         response: parse status lines (worker responses) instead of request lines.
         special: lower-cased field names to collect separately for the policy checks.
     """
 
-    __slots__ = ("_collector", "_parser", "_response")
+    __slots__ = ("_free", "_response", "_special")
+
+    # Parsers kept for reuse; more are only needed while that many threads parse at the same time.
+    FREE_MAX = 8
 
     def __init__(self, *, response: bool, special: frozenset[bytes]) -> None:
         self._response = response
-        self._collector = _Collector(special)
-        self._parser: httptools.HttpRequestParser | httptools.HttpResponseParser | None = None
+        self._special = special
+        self._free: list[
+            tuple[httptools.HttpRequestParser | httptools.HttpResponseParser, _Collector]
+        ]
+        self._free = []
 
     def tokenize(self, head: bytes) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
         """Run llhttp over one complete head.
@@ -91,18 +118,22 @@ class HeadTokenizer:
         Raises:
             HeadRejected: llhttp refused the head.
         """
-        collector = self._collector
-        collector.fields = []
-        collector.specials = []
-        collector.complete = False
-        collector.message_complete = False
-        parser = self._parser
-        if parser is None:
+        try:
+            parser, collector = self._free.pop()
+        except IndexError:
+            collector = _Collector(self._special)
             if self._response:
                 parser = httptools.HttpResponseParser(collector)
             else:
                 parser = httptools.HttpRequestParser(collector)
-        self._parser = None
+            collector.parser = parser
+        fields: list[tuple[bytes, bytes]] = []
+        specials: list[tuple[bytes, bytes]] = []
+        collector.fields = fields
+        collector.specials = specials
+        collector.complete = False
+        collector.message_complete = False
+        collector.keep_alive = False
         try:
             parser.feed_data(head)
         except httptools.HttpParserUpgrade:
@@ -122,9 +153,29 @@ class HeadTokenizer:
             if not (collector.complete and detail.startswith("Pause on")):
                 raise HeadRejected(Rejection.OTHER, detail) from None
         else:
-            if collector.message_complete and parser.should_keep_alive():
-                # llhttp is back at the start of a message: safe to feed it the next head.
-                self._parser = parser
+            if not collector.complete:
+                raise HeadRejected(Rejection.OTHER, "llhttp did not reach the end of the head")
+            if collector.message_complete and collector.keep_alive:
+                # llhttp is back at the start of a message: safe to feed it the next head. The
+                # collector lets go of this head's lists so the free list holds nothing of it.
+                collector.fields = collector.specials = _NONE
+                if len(self._free) < self.FREE_MAX:
+                    self._free.append((parser, collector))
+            return fields, specials
         if not collector.complete:
             raise HeadRejected(Rejection.OTHER, "llhttp did not reach the end of the head")
-        return collector.fields, collector.specials
+        return fields, specials
+
+
+_NONE: list[tuple[bytes, bytes]] = []  # never appended to: a collector between heads points here
+_SHARED: dict[tuple[bool, frozenset[bytes]], HeadTokenizer] = {}
+
+
+def shared_tokenizer(*, response: bool, special: frozenset[bytes]) -> HeadTokenizer:
+    """The process's tokenizer for one direction and set of special fields, made on first use."""
+    tokenizer = _SHARED.get((response, special))
+    if tokenizer is None:
+        tokenizer = _SHARED.setdefault(
+            (response, special), HeadTokenizer(response=response, special=special)
+        )
+    return tokenizer

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-from orchestrator.http1._llhttp import HeadRejected, HeadTokenizer, Rejection
+from orchestrator.http1._llhttp import HeadRejected, Rejection, shared_tokenizer
 from orchestrator.http1.errors import (
     LocalProtocolError,
     ProtocolError,
@@ -92,7 +92,6 @@ class _Parser:
         "_reader",
         "_scanner",
         "_search_from",
-        "_tokenizer",
     )
 
     def __init__(
@@ -101,7 +100,6 @@ class _Parser:
         limits: Limits,
         max_body_bytes: int | None,
         max_chunk_line_bytes: int,
-        response: bool,
     ) -> None:
         if max_body_bytes is not None and max_body_bytes < 0:
             raise ValueError("max_body_bytes must be >= 0 or None")
@@ -118,8 +116,6 @@ class _Parser:
         self._end_input = Input.END_KEEP_ALIVE
         self._scanner = HeadScanner(limits)
         self._search_from = 0
-        special = SPECIAL_RESPONSE_FIELDS if response else SPECIAL_REQUEST_FIELDS
-        self._tokenizer = HeadTokenizer(response=response, special=special)
         # A head no longer than this cannot break a line or head byte limit (a line's bytes before
         # its LF are at most len(head) - 1, and may be limit + 1 counting the CR).
         self._fast_limit = min(
@@ -311,7 +307,6 @@ class RequestParser(_Parser):
             limits=Limits(max_url_bytes, max_field_bytes, max_header_bytes, max_header_fields),
             max_body_bytes=max_body_bytes,
             max_chunk_line_bytes=max_chunk_line_bytes,
-            response=False,
         )
         self._pause = False
 
@@ -387,7 +382,9 @@ class RequestParser(_Parser):
             # was validated as the last 8 bytes of the request line, so only those bytes change.
             feed = head[: line_end - 8] + b"HTTP/1.1" + head[line_end:]
         try:
-            fields, specials = self._tokenizer.tokenize(feed)
+            fields, specials = shared_tokenizer(
+                response=False, special=SPECIAL_REQUEST_FIELDS
+            ).tokenize(feed)
         except HeadRejected as rejected:
 
             def check_fields(fields: list[tuple[bytes, bytes]]) -> object:
@@ -474,7 +471,6 @@ class ResponseParser(_Parser):
             limits=Limits(max_field_bytes, max_field_bytes, max_header_bytes, max_header_fields),
             max_body_bytes=max_body_bytes,
             max_chunk_line_bytes=max_chunk_line_bytes,
-            response=True,
         )
         self._request_method = request_method
 
@@ -540,7 +536,9 @@ class ResponseParser(_Parser):
         except RemoteProtocolError as exc:
             pending = exc
         try:
-            fields, specials = self._tokenizer.tokenize(head)
+            fields, specials = shared_tokenizer(
+                response=True, special=SPECIAL_RESPONSE_FIELDS
+            ).tokenize(head)
         except HeadRejected as rejected:
 
             def check_fields(fields: list[tuple[bytes, bytes]]) -> object:

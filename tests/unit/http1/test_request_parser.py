@@ -246,3 +246,56 @@ def test_no_body_limit_when_max_body_bytes_is_none() -> None:
         b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 99999999999\r\n\r\n", max_body_bytes=None
     ).requests
     assert 99999999999 == request.content_length
+
+
+@pytest.mark.parametrize(
+    "closing",
+    [
+        b"GET / HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n",
+        b"GET / HTTP/1.0\r\n" + H + b"\r\n",
+        b"GET / HTTP/1.0\r\n" + H + b"Connection: keep-alive\r\nConnection: close\r\n\r\n",
+    ],
+)
+def test_a_closing_request_does_not_spoil_the_next_connection(closing: bytes) -> None:
+    """The llhttp tokenizer is shared by every parser on a thread: one left in llhttp's closed state
+    by a request that ends its connection must not be fed the next connection's head (it would
+    refuse it with a 400)."""
+    for data in (GET, closing, GET, closing, GET):
+        parser = RequestParser()
+        parser.receive_data(data)
+        assert isinstance(parser.next_event(), Request), data
+        assert isinstance(parser.next_event(), EndOfMessage)
+
+
+def test_parsers_on_other_threads_tokenize_on_their_own() -> None:
+    """The worker runner parses on several threads: none is handed a parser another one holds, so
+    every request comes out with its own target and Host, whatever the interleaving."""
+    import sys
+    import threading
+
+    barrier = threading.Barrier(4)
+    wrong: list[tuple[int, int]] = []
+
+    def work(n: int) -> None:
+        barrier.wait()
+        for i in range(1500):
+            parser = RequestParser()
+            parser.receive_data(f"GET /{n}/{i} HTTP/1.1\r\nHost: h{n}.test\r\n\r\n".encode())
+            req = parser.next_event()
+            assert isinstance(req, Request)
+            if req.target != f"/{n}/{i}".encode() or (b"host", f"h{n}.test".encode()) not in [
+                (k.lower(), v) for k, v in req.headers
+            ]:
+                wrong.append((n, i))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert [] == wrong

@@ -182,3 +182,15 @@ def test_eof_before_any_response_is_a_clean_close() -> None:
     outcome = _run(b"", eof=True)
     assert outcome.error is None
     assert isinstance(outcome.last, ConnectionClosed)
+
+
+def test_a_closing_response_does_not_spoil_the_next_connection() -> None:
+    """Same for responses: a bodiless `Connection: close` reply leaves llhttp closed; the next
+    upstream connection's reply must still parse."""
+    closing = b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
+    kept = b"HTTP/1.1 204 No Content\r\n\r\n"
+    for data in (kept, closing, kept, closing, kept):
+        parser = ResponseParser(request_method=b"GET")
+        parser.receive_data(data)
+        assert isinstance(parser.next_event(), Response), data
+        assert isinstance(parser.next_event(), EndOfMessage)
