@@ -256,3 +256,89 @@ def test_two_listener_processes_share_the_ports(world_dir: str, names: Names) ->
             5,
             "access lines from both listener processes",
         )
+
+
+def test_a_stopped_worker_is_found_and_replaced(world_dir: str, names: Names) -> None:
+    """Catalogue D23 (SIGSTOP): a process stopped for health interval x misses (2 s x 3) is
+    stopped and replaced; requests that waited in the queue meanwhile get their 200 from the new
+    process, and the other app answers throughout."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        (hung,) = ctl.pids(names.hello)
+        os.kill(hung, signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        waited: list[int] = []
+        waiting = [
+            threading.Thread(target=lambda: waited.append(ctl.get("/hello/", timeout=40).status))
+            for _ in range(3)
+        ]
+        for t in waiting:
+            t.start()
+        others = []
+        while not any(e.get("pid") == hung for e in ctl.events("process_hung")):
+            assert time.monotonic() - stopped_at < 20, "the stopped process was not noticed"
+            others.append(ctl.get("/notes/", timeout=5).status)
+            time.sleep(0.2)
+        detected = time.monotonic() - stopped_at
+        for t in waiting:
+            t.join(40)
+        assert [200, 200, 200] == waited
+        assert set(others) == {200}
+        assert 6 <= detected < 12, detected
+        wait_until(
+            lambda: bool(ctl.pids(names.hello) - {hung}) and hung not in ctl.pids(names.hello),
+            20,
+            "a replacement, and the stopped process gone",
+        )
+        with pytest.raises(ProcessLookupError):
+            os.kill(hung, 0)
+        assert 200 == ctl.get("/hello/").status
+
+
+def test_a_worker_that_stops_answering_fails_its_health_check_and_is_replaced(
+    world_dir: str, names: Names
+) -> None:
+    """A hang the kernel cannot see (the process runs and accepts but never replies): three missed
+    health checks make the pool unhealthy, a new process starts and becomes ready, the hung one is
+    stopped (SIGKILL after shutdownTimeLimit, 5 s here). The request that hung it, a POST, is
+    answered 502 (never retried: not idempotent); GETs stuck behind it are sent again, once, to the
+    new process and get 200; the other app answers throughout."""
+    port = free_port()
+    manifest = quickstart_manifest(
+        port, names, hello_command='[orchestrator, worker, "echo:app"]'
+    ).replace('"notes:app"', '"hello:app"')  # tests/support/apps has no notes app
+    with running_controller(
+        world_dir, manifest, port=port, apps_from=os.path.join(REPO, "tests", "support", "apps")
+    ) as ctl:
+        (hung,) = ctl.pids(names.hello)
+        results: dict[str, int] = {}
+
+        def request(key: str, method: str, path: str) -> None:
+            results[key] = ctl.get(path, method=method, timeout=60).status
+
+        poison = threading.Thread(target=request, args=("poison", "POST", "/hello/freeze"))
+        poison.start()
+        time.sleep(0.5)
+        frozen_at = time.monotonic()
+        stuck = [
+            threading.Thread(target=request, args=(f"get{i}", "GET", f"/hello/{i}"))
+            for i in range(3)
+        ]
+        for t in stuck:
+            t.start()
+        others = []
+        while not any(e.get("pool") == names.hello for e in ctl.events("pool_unhealthy")):
+            assert time.monotonic() - frozen_at < 20, "the hang was not detected"
+            others.append(ctl.get("/notes/", timeout=5).status)
+            time.sleep(0.2)
+        for t in [poison, *stuck]:
+            t.join(60)
+        assert {"poison": 502, "get0": 200, "get1": 200, "get2": 200} == results
+        assert set(others) == {200}
+        wait_until(
+            lambda: bool(ctl.pids(names.hello) - {hung}) and hung not in ctl.pids(names.hello),
+            20,
+            "a replacement, and the hung process gone",
+        )
+        assert any(e.get("pool") == names.hello for e in ctl.events("recycle_done"))
+        assert 200 == ctl.get("/hello/").status

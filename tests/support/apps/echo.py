@@ -14,12 +14,19 @@ from collections.abc import Callable, Iterable
 
 SEEN: list[str] = []
 LOCK = threading.Lock()
+FROZEN = threading.Event()
 
 
 def app(environ: dict[str, object], start_response: Callable[..., object]) -> Iterable[bytes]:
     """Echo the request; /__seen lists what came before; /slow/N sleeps N seconds first;
-    /big/N answers N bytes."""
+    /big/N answers N bytes; after /freeze the process answers nothing more (a hang that is not a
+    stopped process: it runs, it accepts, it never replies)."""
     path = str(environ.get("PATH_INFO", ""))
+    if path.endswith("/freeze"):
+        FROZEN.set()
+    if FROZEN.is_set():
+        while True:
+            time.sleep(3600)
     query = str(environ.get("QUERY_STRING", ""))
     if path.endswith("/__seen"):
         with LOCK:
