@@ -225,24 +225,24 @@ class QueueResponder:
         self._sent = True
 
 
-def merge_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Repeated fields folded into one comma-separated field (RFC 9110 section 5.3).
+#: Fields sent once per value, never comma-folded: a cookie's Expires has a comma (RFC 6265 section
+#: 3), and authentication challenges are hard to split again.
+UNFOLDED = frozenset({"set-cookie", "www-authenticate", "proxy-authenticate"})
 
-    ``build_response`` puts each http.sys-known header in its one slot, so a repeat would be refused.
-    ``Set-Cookie`` cannot be folded (RFC 6265): a repeat raises ``ValueError``, which the bridge turns
-    into a 500 with the reason in the log.
-    """
+
+def merge_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Repeated fields folded into one comma-separated field (RFC 9110 section 5.3), except those in
+    ``UNFOLDED``, which stay one field per value (``build_response`` sends a repeated known header
+    through ``HTTP_MULTIPLE_KNOWN_HEADERS``)."""
     out: list[tuple[str, str]] = []
     index: dict[str, int] = {}
     for name, value in headers:
         key = name.lower()
-        if key not in index:
+        if key in UNFOLDED:
+            out.append((name, value))
+        elif key not in index:
             index[key] = len(out)
             out.append((name, value))
-        elif key == "set-cookie":
-            raise ValueError(
-                "more than one Set-Cookie header: the http.sys source cannot send that yet"
-            )
         else:
             first_name, first_value = out[index[key]]
             out[index[key]] = (first_name, f"{first_value}, {value}")
@@ -524,7 +524,7 @@ def attach_queue(environ: MutableMapping[str, str] | None = None) -> HttpApiPort
         close_handle = queue.close
     log.info("serving request queue %s (handle %#x)", name or "(inherited)", handle)
     return HttpApiPort(
-        QueueWorker(handle, binding.api),
+        QueueWorker(handle, binding.api, multiple_known_headers=caps.multiple_known_headers),
         close_handle=close_handle,
         terminate=init.close,
         can_shutdown=caps.shutdown_queue,

@@ -212,6 +212,8 @@ class Reply:
     reason: str
     headers: dict[str, str]
     body: bytes
+    #: Every header line as received, repeats included (``headers`` keeps the last of each name).
+    fields: tuple[tuple[str, str], ...] = ()
 
     @property
     def timed_out(self) -> bool:
@@ -235,7 +237,8 @@ def _request(
     try:
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
-        return Reply(response.status, response.reason, dict(response.getheaders()), response.read())
+        fields = tuple(response.getheaders())
+        return Reply(response.status, response.reason, dict(fields), response.read(), fields)
     except TimeoutError:
         return Reply(None, "", {}, b"")
     finally:

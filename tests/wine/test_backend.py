@@ -67,7 +67,8 @@ def test_backend_routes_two_queues_by_longest_prefix_through_the_reconciler(
 def test_runner_serves_the_quickstart_app_and_streams_bodies_from_http_sys(
     windows_python: Callable[..., Any], free_port: Any, http_request: Callable[..., Any]
 ) -> None:
-    """hello.py and an echo app under the runner's http.sys source; a 500 does not end a worker."""
+    """hello.py and an echo app under the runner's http.sys source; repeated Set-Cookie fields
+    arrive as sent; a 500 does not end a worker."""
     port = free_port()
     proc = windows_python("backend_runner", port)
     applied = proc.expect("applied", timeout=90)
@@ -90,6 +91,14 @@ def test_runner_serves_the_quickstart_app_and_streams_bodies_from_http_sys(
     assert payload.decode() == echo["body"]
     assert echo["reads"] > 1  # read in pieces from wsgi.input
     assert "127.0.0.1" == echo["remote"]
+
+    cookies = http_request(port, "/echo/cookies", timeout=10)
+    assert 200 == cookies.status, cookies
+    # Two Set-Cookie lines through http.sys, in order, neither folded into the other.
+    assert [
+        ("Set-Cookie", "a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT"),
+        ("Set-Cookie", "b=2; Path=/"),
+    ] == [f for f in cookies.fields if f[0].lower() == "set-cookie"]
 
     boom = http_request(port, "/echo/boom", timeout=10)
     assert 500 == boom.status

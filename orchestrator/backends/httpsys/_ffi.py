@@ -515,6 +515,24 @@ class HTTP_RESPONSE_INFO(ctypes.Structure):
     _fields_ = (("Type", ENUM), ("Length", ULONG), ("pInfo", PVOID))
 
 
+#: ``HTTP_RESPONSE_INFO.Type``: ``pInfo`` is an ``HTTP_MULTIPLE_KNOWN_HEADERS``.
+HTTP_RESPONSE_INFO_TYPE_MULTIPLE_KNOWN_HEADERS: Final = 0
+#: ``HTTP_MULTIPLE_KNOWN_HEADERS.Flags``: keep the values' order (documented for WWW-Authenticate).
+HTTP_RESPONSE_INFO_FLAGS_PRESERVE_ORDER: Final = 0x1
+
+
+class HTTP_MULTIPLE_KNOWN_HEADERS(ctypes.Structure):
+    """Every value of one known response header that is sent more than once (``Set-Cookie``), 24
+    bytes on x64; its ``KnownHeaders`` slot in ``HTTP_RESPONSE_HEADERS`` stays empty."""
+
+    _fields_ = (
+        ("HeaderId", ENUM),
+        ("Flags", ULONG),
+        ("KnownHeaderCount", USHORT),
+        ("KnownHeaders", PVOID),
+    )
+
+
 class HTTP_REQUEST_V2(ctypes.Structure):
     """``HTTP_REQUEST_V2`` (= V1 plus request info), 864 bytes on x64."""
 

@@ -46,6 +46,10 @@ class HttpSysCapabilities:
     streamed_responses: bool
     #: The queue DACL decides who may open a queue by name.
     queue_acl: bool
+    #: ``HTTP_MULTIPLE_KNOWN_HEADERS`` response info is honoured (a known header sent more than
+    #: once, as ``Set-Cookie`` must be). Wine 8 ignores response info but writes a known header's
+    #: name given as an unknown header verbatim, so repeats go there instead.
+    multiple_known_headers: bool
 
     @property
     def is_wine(self) -> bool:
@@ -99,6 +103,7 @@ def capabilities_for(wine_version: str | None, *, delegation: bool = False) -> H
             delegation=delegation,
             streamed_responses=True,
             queue_acl=True,
+            multiple_known_headers=True,
         )
     return HttpSysCapabilities(
         wine_version=wine_version,
@@ -115,6 +120,7 @@ def capabilities_for(wine_version: str | None, *, delegation: bool = False) -> H
         delegation=False,
         streamed_responses=False,
         queue_acl=False,
+        multiple_known_headers=False,
     )
 
 

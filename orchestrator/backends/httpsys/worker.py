@@ -3,7 +3,8 @@
 Owns: ``ReceivedRequest`` (a request copied out of the receive buffer into Python values),
 ``parse_request`` (decodes an ``HTTP_REQUEST_V2`` in memory; pure ctypes reads, so it is tested on
 Linux on a hand-built request), ``PreparedResponse``/``build_response`` (an ``HTTP_RESPONSE_V2``
-with known and unknown headers and one FromMemory chunk, which is all Wine 8 sends), and
+with known, repeated known and unknown headers and one FromMemory chunk, which is all Wine 8 sends),
+and
 ``QueueWorker`` (synchronous ``HttpReceiveHttpRequest``/``HttpReceiveRequestEntityBody``/
 ``HttpSendHttpResponse`` on a queue handle). ctypes releases the GIL during these calls, so one
 thread per pending receive is workable; closing the handle from another thread ends a receive with
@@ -33,6 +34,7 @@ __all__ = [
 RECEIVE_BUFFER_BYTES = 16 * 1024  # headers fit; ERROR_MORE_DATA grows it
 BODY_CHUNK_BYTES = 64 * 1024
 _RESPONSE_HEADER_IDS = {name.lower(): i for i, name in enumerate(_ffi.RESPONSE_HEADER_NAMES)}
+_WWW_AUTHENTICATE = _RESPONSE_HEADER_IDS["www-authenticate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,49 +157,82 @@ def build_response(
     reason: str = "",
     headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
     body: bytes = b"",
+    *,
+    multiple_known_headers: bool = True,
 ) -> PreparedResponse:
     """Lay out a response: known headers by id, the rest as unknown headers, body as one chunk.
 
+    A known header given more than once (``Set-Cookie`` cannot be comma-folded) goes, with every
+    value, into an ``HTTP_MULTIPLE_KNOWN_HEADERS`` response info, its slot left empty, as .NET's
+    HttpListener does; with ``multiple_known_headers=False`` (Wine 8, which ignores response info)
+    the first value takes the slot and the others go out as unknown headers of the same name.
+
     Raises:
-        ValueError: a status outside 100..999, or a known header given twice.
+        ValueError: a status outside 100..999.
     """
     if not 100 <= status <= 999:
         raise ValueError(f"status {status} is not a three-digit HTTP status")
     resp = _ffi.HTTP_RESPONSE_V2()
     prepared = PreparedResponse(resp)
     keep = prepared.keep
+
+    def buffer(data: bytes) -> int:
+        buf = ctypes.create_string_buffer(data, len(data) or 1)
+        keep.append(buf)
+        return ctypes.addressof(buf)
+
     resp.Version = _ffi.HTTP_VERSION(1, 1)
     resp.StatusCode = status
     reason_bytes = reason.encode("latin-1")
-    reason_buf = ctypes.create_string_buffer(reason_bytes, len(reason_bytes) or 1)
-    keep.append(reason_buf)
-    resp.pReason = ctypes.addressof(reason_buf)
+    resp.pReason = buffer(reason_bytes)
     resp.ReasonLength = len(reason_bytes)
     pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
     unknown: list[tuple[bytes, bytes]] = []
+    known: dict[int, list[tuple[str, bytes]]] = {}
     for name, value in pairs:
         raw = value.encode("latin-1")
         header_id = _RESPONSE_HEADER_IDS.get(name.lower())
         if header_id is None:
             unknown.append((name.encode("latin-1"), raw))
+        else:
+            known.setdefault(header_id, []).append((name, raw))
+    infos: list[_ffi.HTTP_MULTIPLE_KNOWN_HEADERS] = []
+    for header_id, values in known.items():
+        if len(values) == 1 or not multiple_known_headers:
+            slot = resp.Headers.KnownHeaders[header_id]
+            slot.pRawValue = buffer(values[0][1])
+            slot.RawValueLength = len(values[0][1])
+            unknown.extend((name.encode("latin-1"), raw) for name, raw in values[1:])
             continue
-        known = resp.Headers.KnownHeaders[header_id]
-        if known.pRawValue:
-            raise ValueError(f"header {name!r} given twice")
-        value_buf = ctypes.create_string_buffer(raw, len(raw) or 1)
-        keep.append(value_buf)
-        known.pRawValue = ctypes.addressof(value_buf)
-        known.RawValueLength = len(raw)
+        items = (_ffi.HTTP_KNOWN_HEADER * len(values))()
+        keep.append(items)
+        for item, (_, raw) in zip(items, values, strict=True):
+            item.pRawValue = buffer(raw)
+            item.RawValueLength = len(raw)
+        info = _ffi.HTTP_MULTIPLE_KNOWN_HEADERS()
+        info.HeaderId = header_id
+        if header_id == _WWW_AUTHENTICATE:
+            info.Flags = _ffi.HTTP_RESPONSE_INFO_FLAGS_PRESERVE_ORDER
+        info.KnownHeaderCount = len(values)
+        info.KnownHeaders = ctypes.addressof(items)
+        infos.append(info)
+    if infos:
+        keep.extend(infos)
+        table = (_ffi.HTTP_RESPONSE_INFO * len(infos))()
+        keep.append(table)
+        for entry, info in zip(table, infos, strict=True):
+            entry.Type = _ffi.HTTP_RESPONSE_INFO_TYPE_MULTIPLE_KNOWN_HEADERS
+            entry.Length = ctypes.sizeof(info)
+            entry.pInfo = ctypes.addressof(info)
+        resp.pResponseInfo = ctypes.addressof(table)
+        resp.ResponseInfoCount = len(infos)
     if unknown:
         array = (_ffi.HTTP_UNKNOWN_HEADER * len(unknown))()
         keep.append(array)
         for slot, (name_bytes, raw) in zip(array, unknown, strict=True):
-            name_buf = ctypes.create_string_buffer(name_bytes, len(name_bytes) or 1)
-            value_buf = ctypes.create_string_buffer(raw, len(raw) or 1)
-            keep.extend((name_buf, value_buf))
-            slot.pName = ctypes.addressof(name_buf)
+            slot.pName = buffer(name_bytes)
             slot.NameLength = len(name_bytes)
-            slot.pRawValue = ctypes.addressof(value_buf)
+            slot.pRawValue = buffer(raw)
             slot.RawValueLength = len(raw)
         resp.Headers.pUnknownHeaders = ctypes.addressof(array)
         resp.Headers.UnknownHeaderCount = len(unknown)
@@ -216,10 +251,18 @@ def build_response(
 class QueueWorker:
     """Synchronous receive and send on one request queue handle (Windows, or under Wine)."""
 
-    def __init__(self, handle: int, api: _ffi.HttpApi | None = None) -> None:
-        """Serve ``handle`` (opened with OPEN_EXISTING, or inherited from the controller)."""
+    def __init__(
+        self,
+        handle: int,
+        api: _ffi.HttpApi | None = None,
+        *,
+        multiple_known_headers: bool = True,
+    ) -> None:
+        """Serve ``handle`` (opened with OPEN_EXISTING, or inherited from the controller);
+        ``multiple_known_headers`` as in ``build_response`` (the host's capability)."""
         self.handle = handle
         self._api = api
+        self.multiple_known_headers = multiple_known_headers
 
     @property
     def api(self) -> _ffi.HttpApi:
@@ -290,7 +333,9 @@ class QueueWorker:
         flags: int = 0,
     ) -> int:
         """Send a complete response in one call; returns the bytes http.sys reports sent."""
-        prepared = build_response(status, reason, headers, body)
+        prepared = build_response(
+            status, reason, headers, body, multiple_known_headers=self.multiple_known_headers
+        )
         sent = _ffi.ULONG(0)
         self.api.HttpSendHttpResponse(
             self.handle,

@@ -241,15 +241,34 @@ def test_head_sends_the_length_but_no_body(
     assert ("Content-Length", str(len(b"HEAD /app/x 10.1.2.3 127.0.0.1:8080"))) in sent.headers
 
 
-def test_two_set_cookie_headers_are_a_500_not_a_silent_merge(
+def test_each_set_cookie_header_is_sent_as_given_never_folded(
     serving: tuple[ScriptedPort, HttpSysSource, list[str]],
 ) -> None:
-    """Cookies cannot be comma-folded; until build_response places repeats, the app gets a 500."""
+    """Cookies cannot be comma-folded (an Expires date has a comma): each goes to the port as its
+    own field, in order; other repeats are folded."""
     port, _, _ = serving
     port.push(6, "/cookies")
-    assert 500 == port.next_sent().status
-    with pytest.raises(ValueError, match="Set-Cookie"):
-        merge_headers([("Set-Cookie", "a=1"), ("set-cookie", "b=2")])
+    sent = port.next_sent()
+    assert 200 == sent.status
+    assert [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")] == [
+        h for h in sent.headers if h[0].lower() == "set-cookie"
+    ]
+    assert [
+        ("Vary", "Accept, Cookie"),
+        ("Set-Cookie", "a=1"),
+        ("set-cookie", "b=2"),
+        ("WWW-Authenticate", "Basic"),
+        ("WWW-Authenticate", "Negotiate"),
+    ] == merge_headers(
+        [
+            ("Vary", "Accept"),
+            ("Set-Cookie", "a=1"),
+            ("set-cookie", "b=2"),
+            ("WWW-Authenticate", "Basic"),
+            ("Vary", "Cookie"),
+            ("WWW-Authenticate", "Negotiate"),
+        ]
+    )
 
 
 def test_a_client_gone_while_sending_does_not_stop_the_source(

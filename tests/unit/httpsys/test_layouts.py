@@ -38,6 +38,8 @@ SIZES = [
     (_ffi.HTTP_TRANSPORT_ADDRESS, 16),
     (_ffi.HTTP_BYTE_RANGE, 16),
     (_ffi.HTTP_REQUEST_INFO, 16),
+    (_ffi.HTTP_RESPONSE_INFO, 16),
+    (_ffi.HTTP_MULTIPLE_KNOWN_HEADERS, 24),
     (_ffi.HTTP_CACHE_POLICY, 8),
     (_ffi.OVERLAPPED, 32),
     (_ffi.SOCKADDR_IN, 16),
@@ -148,6 +150,11 @@ OFFSETS = [
         {"PropertyId": 0, "PropertyInfoLength": 4, "PropertyInfo": 8},
     ),
     (_ffi.HTTP_DATA_CHUNK, {"DataChunkType": 0, "u": 8}),
+    (_ffi.HTTP_RESPONSE_INFO, {"Type": 0, "Length": 4, "pInfo": 8}),
+    (
+        _ffi.HTTP_MULTIPLE_KNOWN_HEADERS,
+        {"HeaderId": 0, "Flags": 4, "KnownHeaderCount": 8, "KnownHeaders": 16},
+    ),
 ]
 
 

@@ -143,7 +143,80 @@ def test_build_response_refuses_a_bad_status(status: int) -> None:
         build_response(status)
 
 
-def test_build_response_refuses_a_known_header_twice() -> None:
-    """A known header has one slot, so a repeat would silently overwrite it."""
-    with pytest.raises(ValueError, match="twice"):
-        build_response(200, headers=[("Server", "a"), ("server", "b")])
+def _text(pointer: int | None, length: int) -> bytes:
+    assert pointer
+    return ctypes.string_at(pointer, length)
+
+
+def _unknown(resp: _ffi.HTTP_RESPONSE_V2) -> list[tuple[bytes, bytes]]:
+    count = resp.Headers.UnknownHeaderCount
+    if not count:
+        return []
+    array = (_ffi.HTTP_UNKNOWN_HEADER * count).from_address(resp.Headers.pUnknownHeaders)
+    return [(_text(h.pName, h.NameLength), _text(h.pRawValue, h.RawValueLength)) for h in array]
+
+
+def _multiple(resp: _ffi.HTTP_RESPONSE_V2) -> list[tuple[int, int, list[bytes]]]:
+    """(header id, flags, values) of each HTTP_MULTIPLE_KNOWN_HEADERS response info."""
+    out = []
+    if not resp.ResponseInfoCount:
+        return out
+    infos = (_ffi.HTTP_RESPONSE_INFO * resp.ResponseInfoCount).from_address(resp.pResponseInfo)
+    for info in infos:
+        assert _ffi.HTTP_RESPONSE_INFO_TYPE_MULTIPLE_KNOWN_HEADERS == info.Type
+        assert ctypes.sizeof(_ffi.HTTP_MULTIPLE_KNOWN_HEADERS) == info.Length
+        multi = _ffi.HTTP_MULTIPLE_KNOWN_HEADERS.from_address(info.pInfo)
+        values = (_ffi.HTTP_KNOWN_HEADER * multi.KnownHeaderCount).from_address(multi.KnownHeaders)
+        out.append(
+            (multi.HeaderId, multi.Flags, [_text(v.pRawValue, v.RawValueLength) for v in values])
+        )
+    return out
+
+
+SET_COOKIE = _ffi.RESPONSE_HEADER_NAMES.index("Set-Cookie")
+WWW_AUTHENTICATE = _ffi.RESPONSE_HEADER_NAMES.index("WWW-Authenticate")
+
+
+def test_a_repeated_known_header_goes_out_as_multiple_known_headers() -> None:
+    """Two Set-Cookie fields: every value in one HTTP_MULTIPLE_KNOWN_HEADERS, the slot left empty
+    (http.sys would send a slot value as well); a single known header keeps its slot."""
+    cookie = "a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT"
+    prepared = build_response(
+        200, headers=[("Set-Cookie", cookie), ("Server", "x"), ("set-cookie", "b=2")]
+    )
+    resp = prepared.struct
+    assert not resp.Headers.KnownHeaders[SET_COOKIE].pRawValue
+    assert [(SET_COOKIE, 0, [cookie.encode(), b"b=2"])] == _multiple(resp)
+    server = resp.Headers.KnownHeaders[_ffi.HEADER_ID_SERVER]
+    assert b"x" == _text(server.pRawValue, server.RawValueLength)
+    assert [] == _unknown(resp)
+
+
+def test_repeated_authentication_challenges_keep_their_order() -> None:
+    """WWW-Authenticate repeats carry the preserve-order flag (documented for that header)."""
+    prepared = build_response(  # held: its buffers back the struct's pointers
+        401, headers=[("WWW-Authenticate", "Negotiate"), ("WWW-Authenticate", "Basic realm=x")]
+    )
+    resp = prepared.struct
+    assert [
+        (
+            WWW_AUTHENTICATE,
+            _ffi.HTTP_RESPONSE_INFO_FLAGS_PRESERVE_ORDER,
+            [b"Negotiate", b"Basic realm=x"],
+        )
+    ] == _multiple(resp)
+
+
+def test_without_response_info_repeats_go_out_as_unknown_headers_of_the_same_name() -> None:
+    """Wine 8 ignores response info: the first value takes the slot, the others follow as
+    unknown headers named as given (Wine writes both verbatim)."""
+    prepared = build_response(
+        200,
+        headers=[("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Set-Cookie", "c=3")],
+        multiple_known_headers=False,
+    )
+    resp = prepared.struct
+    slot = resp.Headers.KnownHeaders[SET_COOKIE]
+    assert b"a=1" == _text(slot.pRawValue, slot.RawValueLength)
+    assert [(b"Set-Cookie", b"b=2"), (b"Set-Cookie", b"c=3")] == _unknown(resp)
+    assert 0 == resp.ResponseInfoCount

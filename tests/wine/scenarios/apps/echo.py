@@ -1,7 +1,8 @@
 """A WSGI app for the Wine tier's runner scenario: echoes request bodies and fails on purpose.
 
 ``POST /echo/...`` answers the body it read from ``wsgi.input`` in 7-byte reads (so the body is
-streamed, not handed over whole), ``/echo/boom`` raises, anything else answers the method and path.
+streamed, not handed over whole), ``/echo/boom`` raises, ``/echo/cookies`` sets two cookies (one
+with a comma in its Expires date, so it cannot be folded), anything else answers the method and path.
 """
 
 from __future__ import annotations
@@ -15,6 +16,16 @@ def app(environ: dict[str, object], start_response: Callable[..., object]) -> It
     path = str(environ.get("PATH_INFO", "/"))
     if path.endswith("/boom"):
         raise RuntimeError("boom, on purpose")
+    if path.endswith("/cookies"):
+        start_response(
+            "200 OK",
+            [
+                ("Set-Cookie", "a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT"),
+                ("Content-Type", "text/plain"),
+                ("Set-Cookie", "b=2; Path=/"),
+            ],
+        )
+        return [b"two cookies"]
     stream = environ["wsgi.input"]
     reads = []
     while chunk := stream.read(7):  # type: ignore[attr-defined]
