@@ -34,12 +34,19 @@ def ignored(path: str) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in IGNORED)
 
 
+def _owner(path: str) -> bytes:
+    st = os.stat(path)
+    return f"{st.st_uid}:{st.st_mode:o}".encode()
+
+
 def fingerprint(path: str) -> str:
     """A cheap content hash of the manifest file or of every ``*.yaml``/``*.yml`` in the directory
-    (symlinks followed, hidden names skipped, as the loader reads them)."""
+    (symlinks followed, hidden names skipped, as the loader reads them), with owners and modes: a
+    root controller refuses files others could change, so a chmod can make a manifest acceptable."""
     digest = hashlib.sha256()
     try:
         if os.path.isdir(path):
+            digest.update(_owner(path))
             names = sorted(
                 n
                 for n in os.listdir(path)
@@ -50,8 +57,11 @@ def fingerprint(path: str) -> str:
             paths = [path]
         for p in paths:
             digest.update(p.encode() + b"\0")
-            with contextlib.suppress(OSError), open(os.path.realpath(p), "rb") as fh:
-                digest.update(fh.read())
+            with contextlib.suppress(OSError):
+                real = os.path.realpath(p)
+                digest.update(_owner(real) + _owner(os.path.dirname(real)))
+                with open(real, "rb") as fh:
+                    digest.update(fh.read())
     except OSError:
         return "unreadable"
     return digest.hexdigest()

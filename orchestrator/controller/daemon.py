@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import hashlib
 import os
 import queue
 import signal
@@ -43,6 +44,7 @@ from orchestrator.manifest.load import (
     ManifestSet,
     load_manifest,
     read_manifest_set,
+    untrusted,
 )
 from orchestrator.model.desired import DesiredState, UrlGroup
 from orchestrator.plan.render import plan_document, render_text
@@ -109,7 +111,18 @@ class Daemon:
 
     # -- start-up ----------------------------------------------------------------------------
     def _load(self, source: str | ManifestSet) -> LoadedManifest:
+        if isinstance(source, str):
+            source = read_manifest_set(source)
+            problems = self._untrusted(source)
+            if problems:
+                raise ManifestError(problems)
         return load_manifest(source, identities=HostIdentities(), strict_identities=True)
+
+    @staticmethod
+    def _untrusted(mset: ManifestSet) -> list[Diagnostic]:
+        """As root, files or directories another user could change (see ``untrusted``)."""
+        uid = os.geteuid()
+        return untrusted(mset, uid) if uid == 0 else []
 
     def run(self) -> int:
         """Run until stopped; returns the exit code."""
@@ -326,6 +339,12 @@ class Daemon:
         except ManifestError as exc:
             return self._rejected("", exc.diagnostics, "load")
         sha = mset.sha256
+        problems = self._untrusted(mset)
+        if problems:
+            # Keyed by content and permissions: fixing the permissions is a change worth a retry.
+            trust = hashlib.sha256(mset.trust_signature.encode()).hexdigest()[:12]
+            return self._rejected(f"{sha}@{trust}", problems, "load")
+        self.tracker.forget_untrusted(sha)
         if not self.tracker.should_try(sha, force=force):
             return False
         try:

@@ -5,6 +5,6 @@ column and JSON path, and building the normalised model.
 Must not import ``plan``, ``supervise``, ``reconcile``, ``backends``, ``controller`` or ``cli``.
 """
 
-from orchestrator.manifest.load import LoadedManifest, load_manifest, read_manifest_set
+from orchestrator.manifest.load import LoadedManifest, load_manifest, read_manifest_set, untrusted
 
-__all__ = ["LoadedManifest", "load_manifest", "read_manifest_set"]
+__all__ = ["LoadedManifest", "load_manifest", "read_manifest_set", "untrusted"]

@@ -1,7 +1,8 @@
 """Reading a manifest set (a file or a directory of ``*.yaml``/``*.yml``) into a ``DesiredState``.
 
-Owns: ``read_manifest_set`` (bytes and their hash), ``load_manifest`` (parse, validate, merge, build,
-check) and ``LoadedManifest``. Every problem comes out at once as a ``ManifestError`` whose diagnostics
+Owns: ``read_manifest_set`` (bytes, their hash, and who may change them), ``untrusted`` (the
+ownership check a root controller applies), ``load_manifest`` (parse, validate, merge, build, check)
+and ``LoadedManifest``. Every problem comes out at once as a ``ManifestError`` whose diagnostics
 name file, line, column and JSON path; nothing here ever changes anything that runs.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -34,11 +36,31 @@ class ManifestFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Ownership:
+    """Who owns a file or directory the manifest was read from, and its mode (``st_mode``)."""
+
+    path: str  # resolved (symlinks followed)
+    uid: int
+    mode: int
+    #: The directory whose entries are the manifest files: anyone who may add a file there adds to
+    #: the manifest, so a sticky bit does not make a group- or world-writable one safe.
+    listed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ManifestSet:
     """The files that make up one manifest, in name order."""
 
     root: str
     files: tuple[ManifestFile, ...]
+    #: The files and directories read, as found on disk (empty for a set that did not come from
+    #: disk: one posted to the admin API, or the persisted last good manifest).
+    ownership: tuple[Ownership, ...] = ()
+
+    @property
+    def trust_signature(self) -> str:
+        """Owners and modes of everything read, so that a chmod or chown counts as a change."""
+        return ",".join(f"{o.path}:{o.uid}:{o.mode:o}" for o in self.ownership)
 
     @property
     def sha256(self) -> str:
@@ -94,9 +116,21 @@ def read_manifest_set(path: str) -> ManifestSet:
         else:
             raise ManifestError([Diagnostic("no such file or directory", location=where)])
         files = []
+        owners: dict[str, Ownership] = {}
+
+        def note(real: str, listed: bool = False) -> None:
+            if real not in owners:
+                st = os.stat(real)
+                owners[real] = Ownership(real, st.st_uid, st.st_mode, listed)
+
+        if os.path.isdir(path):
+            note(os.path.realpath(path), listed=True)
         for p in paths:
-            with open(os.path.realpath(p), "rb") as fh:
+            real = os.path.realpath(p)
+            with open(real, "rb") as fh:
                 files.append(ManifestFile(p, fh.read()))
+            note(real)
+            note(os.path.dirname(real))
     except OSError as exc:
         raise ManifestError(
             [
@@ -105,7 +139,42 @@ def read_manifest_set(path: str) -> ManifestSet:
                 )
             ]
         ) from exc
-    return ManifestSet(path, tuple(files))
+    return ManifestSet(path, tuple(files), tuple(owners.values()))
+
+
+def untrusted(mset: ManifestSet, trusted_uid: int) -> list[Diagnostic]:
+    """What makes a manifest set unsafe for a controller running as ``trusted_uid`` (root) to obey.
+
+    Whoever can change a manifest chooses what runs and as whom, so a root controller reads only
+    files and directories owned by root (or ``trusted_uid``) that no group or other user can write,
+    as sshd's StrictModes does for keys. A sticky directory (``/tmp``) is fine for the files' own
+    directory, not for a manifest directory (anyone could add a file to it).
+    """
+    problems = []
+    for o in mset.ownership:
+        kind = "directory" if stat.S_ISDIR(o.mode) else "file"
+        where = Location(o.path)
+        if o.uid not in (0, trusted_uid):
+            problems.append(
+                Diagnostic(
+                    f"manifest {kind} is owned by uid {o.uid}, not root",
+                    "A controller running as root obeys only manifests no other user can change "
+                    f"(whoever writes one chooses what runs, as whom). Run: chown root {o.path}",
+                    where,
+                )
+            )
+        sticky = bool(o.mode & stat.S_ISVTX) and not o.listed
+        if o.mode & 0o022 and not (stat.S_ISDIR(o.mode) and sticky):
+            problems.append(
+                Diagnostic(
+                    f"manifest {kind} is writable by its group or by others "
+                    f"(mode {stat.S_IMODE(o.mode):04o})",
+                    "A controller running as root obeys only manifests no other user can change "
+                    f"(whoever writes one chooses what runs, as whom). Run: chmod go-w {o.path}",
+                    where,
+                )
+            )
+    return problems
 
 
 @dataclass(slots=True)

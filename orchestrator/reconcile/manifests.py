@@ -67,6 +67,12 @@ class ManifestTracker:
         self.rejected = rejected
         self.failed[sha256] = rejected
 
+    def forget_untrusted(self, sha256: str) -> None:
+        """The files of ``sha256``, refused for their owner or mode (rejected as ``sha256@...``),
+        are safe now: that rejection no longer stands."""
+        if self.rejected and self.rejected.sha256.startswith(f"{sha256}@"):
+            self.rejected = None
+
     def applied(self, at: float) -> None:
         """The desired manifest is now running: record it and persist it as last-known-good."""
         assert self.desired is not None

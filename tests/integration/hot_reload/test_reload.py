@@ -258,3 +258,69 @@ def test_resume_comes_up_on_the_last_known_good_manifest(world_dir: str, names: 
         world_dir, "apiVersion: orchestrator/v1\nqueues: [\n", port=port, args=("--resume",)
     ) as again:
         assert 200 == again.get("/hello/").status
+
+
+def _replace_with_mode(path: str, text: str, mode: int) -> None:
+    """Put ``text`` at ``path`` with ``mode`` in one rename (the watcher never sees it half-made)."""
+    tmp = path + ".tmp~"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+@pytest.mark.root
+def test_as_root_a_manifest_another_user_could_change_is_refused_until_fixed(
+    world_dir: str, names: Names
+) -> None:
+    """Catalogue E40: a group-writable file, then one owned by another uid, is refused (nothing
+    moves; status names the file and the command that fixes it); once only root can write it, the
+    same content is applied without another edit."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names)
+    with running_controller(world_dir, manifest, port=port) as ctl:
+        pids = ctl.pids(names.hello) | ctl.pids(names.notes)
+        path = os.path.join(ctl.site, "site.yaml")
+        changed = _with_more(manifest, port)
+        _replace_with_mode(path, changed, 0o664)
+        wait_until(lambda: ctl.state().get("rejected"), 10, "the rejection")
+        error = str(ctl.state()["rejected"]["error"])  # type: ignore[index]
+        assert f"{path}: manifest file is writable by its group or by others (mode 0664)" in error
+        assert 404 == ctl.get("/more/").status
+        os.chown(path, 54_321, 0)
+        os.chmod(path, 0o644)
+        wait_until(
+            lambda: "owned by uid 54321" in str(ctl.state()["rejected"]["error"]),  # type: ignore[index]
+            10,
+            "the rejection for the owner",
+        )
+        assert pids == ctl.pids(names.hello) | ctl.pids(names.notes)
+        assert 200 == ctl.get("/hello/").status
+        os.chown(path, 0, 0)
+        wait_until(lambda: ctl.get("/more/").status == 200, 10, "the fixed manifest applied")
+        assert ctl.state().get("rejected") is None
+        assert pids == ctl.pids(names.hello) | ctl.pids(names.notes)
+
+
+@pytest.mark.root
+def test_as_root_the_controller_does_not_start_on_a_manifest_others_can_write(
+    world_dir: str, names: Names
+) -> None:
+    """At start-up the same rule: exit 1 with the file and the fix, nothing started."""
+    site = os.path.join(world_dir, "site")
+    os.makedirs(site)
+    path = os.path.join(site, "site.yaml")
+    _replace_with_mode(path, quickstart_manifest(free_port(), names), 0o666)
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "run", site, "--run-dir", f"{world_dir}/run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert 1 == result.returncode, result.stderr
+    assert f"{path}: manifest file is writable by its group or by others (mode 0666)" in (
+        result.stderr
+    )
+    assert f"chmod go-w {path}" in result.stderr
+    assert "Traceback" not in result.stderr
