@@ -10,7 +10,14 @@ import sys
 
 import pytest
 
-from tests.support.controller import REPO, free_port, running_controller, wait_until
+from tests.support.controller import (
+    REPO,
+    Names,
+    free_port,
+    quickstart_manifest,
+    running_controller,
+    wait_until,
+)
 from tests.support.users import User, run_as
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -150,3 +157,76 @@ def test_a_worker_cannot_reach_another_queue_and_the_broker_follows_the_acl(worl
             e.get("decision") == "denied" and e.get("uid") == hello.uid
             for e in ctl.events("broker_open")
         )
+
+
+def _free_privileged_port(exclude: int = 0) -> int:
+    """A port below 1024 nothing listens on (root may bind it; the test's users may not)."""
+    for port in range(990, 900, -1):
+        if port == exclude:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip("no free port below 1024")
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Inodes of sockets in LISTEN state on ``port`` (``/proc/net/tcp``)."""
+    inodes = set()
+    with open("/proc/net/tcp", encoding="ascii") as fh:
+        for line in fh.readlines()[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":
+                inodes.add(fields[9])
+    return inodes
+
+
+def test_the_listener_serves_a_privileged_port_without_any_privilege(
+    world_dir: str, names: Names
+) -> None:
+    """Catalogue D33: the listener runs as its own user with no capability and NoNewPrivs, serves a
+    port below 1024 from the socket the controller bound and passed, cannot bind such a port itself
+    (EACCES) and cannot read a manifest only root may read."""
+    port = _free_privileged_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        listener = ctl.state()["listener"]
+        assert isinstance(listener, dict)
+        (pid,) = listener["pids"]
+        user = _user(str(listener["user"]))
+        assert names.listener_user == user.name
+        st = _status(pid)
+        assert "\t".join([str(user.uid)] * 4) == st["Uid"]
+        for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            assert "0000000000000000" == st[cap], cap
+        assert "1" == st["NoNewPrivs"]
+        assert 200 == ctl.get("/hello/").status
+        # It serves the port from an inherited socket: one of its fds is the LISTEN socket.
+        held = {
+            os.readlink(f"/proc/{pid}/fd/{fd}")[len("socket:[") : -1]
+            for fd in os.listdir(f"/proc/{pid}/fd")
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")
+        }
+        assert _listening_inodes(port) & held
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start", encoding="ascii") as fh:
+            unprivileged_from = int(fh.read())
+        other = _free_privileged_port(exclude=port)
+        if other < unprivileged_from:
+            bind = run_as(
+                user,
+                [
+                    "/usr/bin/python3",
+                    "-c",
+                    f"import socket; socket.socket().bind(('127.0.0.1', {other}))",
+                ],
+            )
+            assert 0 != bind.returncode
+            assert "PermissionError" in bind.stderr, bind.stderr
+        manifest = os.path.join(ctl.site, "site.yaml")
+        os.chmod(manifest, 0o600)
+        read = run_as(user, ["cat", manifest])
+        assert 0 != read.returncode
+        assert "Permission denied" in read.stderr
+        assert 200 == ctl.get("/notes/").status

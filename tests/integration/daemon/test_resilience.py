@@ -284,7 +284,7 @@ def test_a_stopped_worker_is_found_and_replaced(world_dir: str, names: Names) ->
             t.join(40)
         assert [200, 200, 200] == waited
         assert set(others) == {200}
-        assert 6 <= detected < 12, detected
+        assert 6 <= detected < 10, detected  # 2 s x 3 misses, then the next check
         wait_until(
             lambda: bool(ctl.pids(names.hello) - {hung}) and hung not in ctl.pids(names.hello),
             20,

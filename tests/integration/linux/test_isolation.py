@@ -292,3 +292,71 @@ def test_the_broker_hands_a_queue_only_to_its_acl(
         assert "unknown" == unknown.value.kind
     finally:
         broker.stop()
+
+
+def _connected_as(user: User, path: str) -> tuple[socket.socket, int]:
+    """A connection to ``path`` made by a process running as ``user``, which hands the connected
+    socket to us and exits (its pid is free for reuse). Returns the socket and that pid."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:  # the child: become the user, connect, hand the socket over, leave
+        code = 1
+        try:
+            os.setgroups([])
+            os.setresgid(user.gid, user.gid, user.gid)
+            os.setresuid(user.uid, user.uid, user.uid)
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.connect(path)
+            socket.send_fds(theirs, [b"x"], [conn.fileno()])
+            code = 0
+        finally:
+            os._exit(code)
+    theirs.close()
+    _, status = os.waitpid(pid, 0)
+    assert 0 == os.waitstatus_to_exitcode(status)
+    _, fds, _, _ = socket.recv_fds(ours, 16, 1)
+    ours.close()
+    return socket.socket(fileno=fds[0]), pid
+
+
+def _ask(conn: socket.socket, name: str) -> tuple[str, list[int]]:
+    with conn:
+        conn.settimeout(10)
+        conn.sendall(f"OPEN {name}\n".encode())
+        msg, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+    return msg.decode().strip(), fds
+
+
+def test_the_broker_judges_who_connected_not_who_asks_later(
+    two_users: list[User], queue_dir: QueueSockets
+) -> None:
+    """Catalogue D35: the decision uses the credentials of connect() (SO_PEERCRED). A connection
+    made by A (not in the ACL), handed to root and asked on after A exited, is denied and logged
+    with A's uid and pid; one made by B (in the ACL) is granted although B is gone by then."""
+    user_a, user_b = two_users
+    queue_b = queue_dir.create("bq", 10)
+    events: list[dict[str, object]] = []
+    path = os.path.join(os.path.dirname(queue_dir.directory), "broker.sock")
+    broker = Broker(path, lambda event, **f: events.append({"event": event, **f}))
+    broker.set_grants({"bq": Grant(queue_b.fileno(), frozenset({user_b.uid}), frozenset())})
+    broker.start()
+    try:
+        conn, pid_a = _connected_as(user_a, path)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid_a, 0)  # gone: only connect-time credentials can name it
+        answer, fds = _ask(conn, "bq")  # root writes the request
+        assert answer.startswith("ERR denied"), answer
+        assert [] == fds
+        denied = [e for e in events if e.get("decision") == "denied"]
+        assert [(user_a.uid, pid_a)] == [(e["uid"], e["pid"]) for e in denied]
+
+        conn, _ = _connected_as(user_b, path)
+        answer, fds = _ask(conn, "bq")
+        assert "OK bq" == answer
+        assert 1 == len(fds)
+        try:
+            assert os.fstat(fds[0]).st_ino == os.fstat(queue_b.fileno()).st_ino
+        finally:
+            os.close(fds[0])
+    finally:
+        broker.stop()
