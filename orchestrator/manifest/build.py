@@ -124,6 +124,7 @@ def _session(data: Data) -> Session:
             user=str(lst["user"]),
             group=_str_opt(lst.get("group")),
             processes=_int(lst["processes"]),
+            open_files=_int_opt(lst.get("openFiles")),
         ),
         metrics=Metrics(address=_str_opt(_d(data, "metrics").get("address"))),
         admin_group=_str_opt(data.get("adminGroup")),

@@ -112,11 +112,13 @@ class TlsBinding:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListenerSettings:
-    """The Linux listener process: its identity and how many processes share the ports."""
+    """The Linux listener process: its identity, how many processes share the ports, and how many
+    descriptors each may hold (``None``: the controller's hard limit)."""
 
     user: str = field(default="auto", metadata=_m("user"))
     group: str | None = field(default=None, metadata=_m("group"))
     processes: int = field(default=1, metadata=_m("processes"))
+    open_files: int | None = field(default=None, metadata=_m("openFiles"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

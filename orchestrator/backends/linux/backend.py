@@ -262,7 +262,7 @@ class LinuxBackend:
                 self.queues.repair(name)
         self.listener_identity = identity
         self.session = new
-        self.listener.start(identity, new.listener.processes)
+        self.listener.start(identity, new.listener.processes, new.listener.open_files)
         self._push(report)
 
     def _listener_identity(self, session: Session) -> Identity:

@@ -70,6 +70,7 @@ class ListenerManager:
         self.drop = drop
         self.identity: Identity | None = None
         self.processes_wanted = 0
+        self.nofile: tuple[int, int] = (0, 0)  # set by start()
         self.processes: dict[int, ListenerProcess] = {}  # by pid
         self.restart_at: dict[int, float] = {}
         self.consecutive = 0
@@ -161,10 +162,13 @@ class ListenerManager:
         return [dict(p.stats, pid=p.pid) for p in self.processes.values()]
 
     # -- processes ---------------------------------------------------------------------------
-    def start(self, identity: Identity, processes: int) -> None:
-        """Run ``processes`` listener processes as ``identity`` (restarting them on change)."""
-        changed = self.identity is not None and identity != self.identity
+    def start(self, identity: Identity, processes: int, open_files: int | None = None) -> None:
+        """Run ``processes`` listener processes as ``identity``, each with ``open_files``
+        descriptors at most (restarting them when either changes)."""
+        nofile = self._nofile(open_files)
+        changed = self.identity is not None and (identity != self.identity or nofile != self.nofile)
         self.identity = identity
+        self.nofile = nofile
         resized = processes != self.processes_wanted
         self.processes_wanted = processes
         if resized and self.wanted_endpoints:
@@ -196,7 +200,7 @@ class ListenerManager:
             drop=self.drop,
             fds=(child.fileno(),),
             cgroup=cgroup,
-            rlimits={"CORE": (0, 0), "NOFILE": self._nofile()},
+            rlimits={"CORE": (0, 0), "NOFILE": self.nofile},
         )
         try:
             popen = spawn(spec)
@@ -217,13 +221,24 @@ class ListenerManager:
         if self.config:
             self._send_config(proc)
 
-    @staticmethod
-    def _nofile() -> tuple[int, int]:
+    def _nofile(self, wanted: int | None) -> tuple[int, int]:
+        """The listener's RLIMIT_NOFILE: ``wanted``, at most the controller's own hard limit (a
+        higher one could not be set without CAP_SYS_RESOURCE, and the listener would not boot)."""
         import resource
 
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        limit = hard if hard != resource.RLIM_INFINITY else 65536
-        return (limit, limit)
+        ceiling = hard if hard != resource.RLIM_INFINITY else 65536
+        if wanted is None:
+            return (ceiling, ceiling)
+        if wanted > ceiling:
+            self.emit(
+                "listener_open_files_clamped",
+                wanted=wanted,
+                limit=ceiling,
+                detail="session.listener.openFiles is above the controller's hard limit",
+            )
+            wanted = ceiling
+        return (wanted, wanted)
 
     def _terminate(self, proc: ListenerProcess) -> None:
         if proc.term_at is None:

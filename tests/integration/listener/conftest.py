@@ -111,6 +111,31 @@ workers:
 """
 
 
+def capacity_manifest(port: int, listener_user: str | None, open_files: int | None = None) -> str:
+    """One echo pool with timers long enough to hold thousands of idle connections open (and the
+    listener's descriptor limit, when ``open_files`` is given)."""
+    settings = [f"user: {listener_user}"] if listener_user else []
+    if open_files is not None:
+        settings.append(f"openFiles: {open_files}")
+    listener = f"  listener: {{{', '.join(settings)}}}\n" if settings else ""
+    return f"""apiVersion: orchestrator/v1
+session:
+  name: capacity
+  timeouts: {{headerWait: 8s, idleConnection: 8s}}
+{listener}queues:
+  echo: {{maxLength: 4096}}
+urlGroups:
+  echo: {{queue: echo, urls: ["http://127.0.0.1:{port}/echo/"]}}
+workers:
+  echo:
+    queue: echo
+    command: [orchestrator, worker, --threads, "4", "echo:app"]
+    cwd: apps
+    startupTimeLimit: 30s
+    shutdownTimeLimit: 5s
+"""
+
+
 def _site(make: Callable[[int, str | None], str]) -> Iterator[Site]:
     world = tempfile.mkdtemp(prefix="orch-listener-", dir="/tmp")
     os.chmod(world, 0o755)
@@ -137,6 +162,18 @@ def _site(make: Callable[[int, str | None], str]) -> Iterator[Site]:
 def site() -> Iterator[Site]:
     """One controller for the whole module (the attacks do not change it)."""
     yield from _site(manifest)
+
+
+@pytest.fixture(scope="module")
+def capacity_site() -> Iterator[Site]:
+    """A controller with 8 s header-wait and idle timers (see ``capacity_manifest``)."""
+    yield from _site(capacity_manifest)
+
+
+@pytest.fixture(scope="module")
+def scarce_site() -> Iterator[Site]:
+    """As ``capacity_site``, with ``session.listener.openFiles: 256``."""
+    yield from _site(lambda port, user: capacity_manifest(port, user, open_files=256))
 
 
 @pytest.fixture(scope="module")

@@ -60,3 +60,19 @@ def test_a_disabled_queue_needs_no_pool(tmp_path: object) -> None:
         )
     with pytest.raises(ManifestError, match="no worker pool serves it"):
         load_manifest(path)
+
+
+def test_listener_open_files_defaults_to_none_and_is_read_when_given() -> None:
+    """``session.listener.openFiles``: null (the controller's hard limit) unless set."""
+    from orchestrator.manifest import load_manifest
+    from orchestrator.manifest.load import ManifestFile, ManifestSet
+
+    def listener(extra: str) -> object:
+        text = f"apiVersion: orchestrator/v1\nsession:\n  name: s\n{extra}"
+        mset = ManifestSet("m.yaml", (ManifestFile("m.yaml", text.encode()),))
+        session = load_manifest(mset).desired.session
+        assert session is not None
+        return session.listener.open_files
+
+    assert listener("") is None
+    assert 256 == listener("  listener: {openFiles: 256}\n")
