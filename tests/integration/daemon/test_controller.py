@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
+import threading
 import time
 
 import pytest
@@ -225,3 +227,58 @@ def test_gunicorn_and_uvicorn_serve_as_workers(
         answer = ctl.get("/hello/x")
         assert 200 == answer.status, answer.body
         assert "/hello/x" == answer.json()["path"]
+
+
+def test_sigterm_under_load_finishes_the_request_in_flight_then_everything_stops(
+    world_dir: str, names: Names
+) -> None:
+    """Catalogue C29: SIGTERM while a 2 s request runs through the listener: that request gets its
+    200, a new connection after draining began is refused or closed without an answer, the
+    controller exits 0 and every process is gone within the grace (shutdownTimeLimit 5 s) + 1 s."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names, hello_command='[orchestrator, worker, "echo:app"]')
+    with running_controller(
+        world_dir, manifest, port=port, apps_from=os.path.join(REPO, "tests", "support", "apps")
+    ) as ctl:
+        state = ctl.state()
+        children = {int(str(w["pid"])) for w in state["workers"]}  # type: ignore[union-attr, index]
+        children |= set(state["listener"]["pids"])  # type: ignore[index]
+        slow: list[int] = []
+        thread = threading.Thread(
+            target=lambda: slow.append(ctl.get("/hello/slow/2", timeout=15).status)
+        )
+        thread.start()
+        time.sleep(0.5)
+        exited: list[float] = []
+        waiter = threading.Thread(
+            target=lambda: (ctl.proc.wait(timeout=15), exited.append(time.monotonic()))
+        )
+        ctl.proc.send_signal(signal.SIGTERM)
+        stopping_at = time.monotonic()
+        waiter.start()
+        time.sleep(0.3)
+        late = _late_answer(port)
+        waiter.join(20)
+        thread.join(15)
+        code = ctl.proc.returncode
+        stopped_in = exited[0] - stopping_at
+        assert [200] == slow
+        assert late in ("refused", "closed"), late
+        assert 0 == code
+        assert stopped_in < 5 + 1, stopped_in
+        assert not any(alive(p) for p in children)
+
+
+def _late_answer(port: int) -> str:
+    """What a new client sees: refused, closed without an answer, or an HTTP status line."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /notes/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            data = sock.recv(64)
+    except ConnectionRefusedError:
+        return "refused"
+    except ConnectionResetError:
+        return "closed"
+    except TimeoutError:
+        return "no answer"
+    return "closed" if not data else data.split(b"\r\n", 1)[0].decode()
