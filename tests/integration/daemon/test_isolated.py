@@ -230,3 +230,70 @@ def test_the_listener_serves_a_privileged_port_without_any_privilege(
         assert 0 != read.returncode
         assert "Permission denied" in read.stderr
         assert 200 == ctl.get("/notes/").status
+
+
+def _socket_inodes(pids: set[int]) -> set[str]:
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+        except OSError:
+            continue
+    return inodes
+
+
+def test_no_abstract_socket_and_no_moment_of_looser_modes(world_dir: str, names: Names) -> None:
+    """Catalogue D36: a watcher polls the run directory from the controller's start: the queue
+    directory is never more open than 0711 and no queue socket more than 0660, not even right after
+    creation; none of the processes holds an abstract (``@``) Unix socket."""
+    import stat
+    import threading
+
+    port = free_port()
+    run_dir = os.path.join(world_dir, "run")
+    queues = os.path.join(run_dir, "queues")
+    seen: dict[str, int] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            try:
+                paths = [queues] + [os.path.join(queues, n) for n in os.listdir(queues)]
+            except OSError:
+                continue
+            for path in paths:
+                try:
+                    mode = stat.S_IMODE(os.lstat(path).st_mode)
+                except OSError:
+                    continue
+                seen[path] = seen.get(path, 0) | mode
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+            stop.set()
+            watcher.join(5)
+            state = ctl.state()
+            pids = {ctl.proc.pid, *state["listener"]["pids"]}  # type: ignore[index]
+            pids |= {int(str(w["pid"])) for w in state["workers"]}  # type: ignore[union-attr]
+            ours = _socket_inodes(pids)
+            with open("/proc/net/unix", encoding="ascii") as fh:
+                abstract = [
+                    line.split()[-1]
+                    for line in fh.readlines()[1:]
+                    if len(line.split()) >= 8
+                    and line.split()[6] in ours
+                    and line.split()[-1].startswith("@")
+                ]
+            assert [] == abstract
+    finally:
+        stop.set()
+    sockets = {p: m for p, m in seen.items() if p.endswith(".sock")}
+    assert {f"{names.hello}.sock", f"{names.notes}.sock"} <= {os.path.basename(p) for p in sockets}
+    assert 0 == seen[queues] & ~0o711, oct(seen[queues])
+    for path, mode in sockets.items():
+        assert 0 == mode & ~0o660, (path, oct(mode))
