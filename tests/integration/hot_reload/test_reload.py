@@ -324,3 +324,41 @@ def test_as_root_the_controller_does_not_start_on_a_manifest_others_can_write(
     )
     assert f"chmod go-w {path}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_new_url_group_and_an_environment_change_move_only_what_they_name(
+    world_dir: str, names: Names
+) -> None:
+    """Catalogue E40: a new URL group (to the notes queue) is routable within 1 s and restarts
+    nothing; then a new environment variable for hello rolls hello's processes only, the listener
+    and notes keep their pids."""
+    port = free_port()
+    manifest = quickstart_manifest(port, names)
+    with running_controller(world_dir, manifest, port=port) as ctl:
+        hello, notes = ctl.pids(names.hello), ctl.pids(names.notes)
+        listener = ctl.state()["listener"]["pids"]  # type: ignore[index]
+        grouped = manifest.replace(
+            "workers:\n",
+            f"  extra:\n    queue: {names.notes}\n"
+            f'    urls: ["http://127.0.0.1:{port}/extra/"]\nworkers:\n',
+        )
+        assert grouped != manifest
+        ctl.write("site.yaml", grouped)
+        written = time.monotonic()
+        wait_until(lambda: ctl.get("/extra/", timeout=2).status == 200, 5, "/extra/ routed")
+        assert time.monotonic() - written < 1.0
+        assert (hello, notes) == (ctl.pids(names.hello), ctl.pids(names.notes))
+        env = grouped.replace(
+            'command: [orchestrator, worker, "hello:app"]\n',
+            'command: [orchestrator, worker, "hello:app"]\n    env: {GREETING: changed}\n',
+        )
+        assert env != grouped
+        ctl.write("site.yaml", env)
+        wait_until(
+            lambda: ctl.pids(names.hello) and ctl.pids(names.hello).isdisjoint(hello),
+            30,
+            "hello's processes to roll",
+        )
+        assert notes == ctl.pids(names.notes)
+        assert listener == ctl.state()["listener"]["pids"]  # type: ignore[index]
+        assert 200 == ctl.get("/extra/").status
