@@ -134,12 +134,36 @@ class HeadTokenizer:
         collector.complete = False
         collector.message_complete = False
         collector.keep_alive = False
+        pooled = False
+        try:
+            self._feed(parser, collector, head)
+            if collector.message_complete and collector.keep_alive:
+                # llhttp is back at the start of a message: safe to feed it the next head. The
+                # collector lets go of this head's lists so the free list holds nothing of it.
+                collector.fields = collector.specials = _NONE
+                if len(self._free) < self.FREE_MAX:
+                    self._free.append((parser, collector))
+                    pooled = True
+        finally:
+            if not pooled:
+                # The parser holds the collector's callbacks and the collector the parser: break
+                # the cycle so the pair goes now, not at the next garbage collection.
+                collector.parser = None
+        return fields, specials
+
+    @staticmethod
+    def _feed(
+        parser: httptools.HttpRequestParser | httptools.HttpResponseParser,
+        collector: _Collector,
+        head: bytes,
+    ) -> None:
+        """Feed one head; translate llhttp's refusals into ``HeadRejected``."""
         try:
             parser.feed_data(head)
         except httptools.HttpParserUpgrade:
             # Upgrade or CONNECT: llhttp stops after the head. The head itself is fine; the policy
-            # decides what follows. The parser is not reused.
-            pass
+            # decides what follows. The parser is paused there: never reused.
+            collector.message_complete = False
         except httptools.HttpParserInvalidMethodError as exc:
             raise HeadRejected(Rejection.METHOD, str(exc)) from None
         except httptools.HttpParserInvalidURLError as exc:
@@ -149,22 +173,13 @@ class HeadTokenizer:
         except httptools.HttpParserError as exc:
             detail = str(exc)
             # A 101 response (or a request llhttp treats as an upgrade) stops llhttp with a "Pause on
-            # CONNECT/Upgrade" error once the head is complete; the head itself was fine.
+            # CONNECT/Upgrade" error once the head is complete; the head itself was fine. It is not
+            # reused either.
             if not (collector.complete and detail.startswith("Pause on")):
                 raise HeadRejected(Rejection.OTHER, detail) from None
-        else:
-            if not collector.complete:
-                raise HeadRejected(Rejection.OTHER, "llhttp did not reach the end of the head")
-            if collector.message_complete and collector.keep_alive:
-                # llhttp is back at the start of a message: safe to feed it the next head. The
-                # collector lets go of this head's lists so the free list holds nothing of it.
-                collector.fields = collector.specials = _NONE
-                if len(self._free) < self.FREE_MAX:
-                    self._free.append((parser, collector))
-            return fields, specials
+            collector.message_complete = False
         if not collector.complete:
             raise HeadRejected(Rejection.OTHER, "llhttp did not reach the end of the head")
-        return fields, specials
 
 
 _NONE: list[tuple[bytes, bytes]] = []  # never appended to: a collector between heads points here

@@ -45,6 +45,9 @@ class Ownership:
     #: The directory whose entries are the manifest files: anyone who may add a file there adds to
     #: the manifest, so a sticky bit does not make a group- or world-writable one safe.
     listed: bool = False
+    #: On a read-only mount (a Kubernetes ConfigMap volume is mode 0777 but read-only): its mode
+    #: bits do not let anyone write.
+    read_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,19 +121,36 @@ def read_manifest_set(path: str) -> ManifestSet:
         files = []
         owners: dict[str, Ownership] = {}
 
-        def note(real: str, listed: bool = False) -> None:
-            if real not in owners:
-                st = os.stat(real)
-                owners[real] = Ownership(real, st.st_uid, st.st_mode, listed)
+        def note(target: str, st: os.stat_result | None = None, listed: bool = False) -> None:
+            if target in owners:
+                return
+            st = st or os.stat(target)
+            try:
+                read_only = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
+            except OSError:
+                read_only = False
+            owners[target] = Ownership(target, st.st_uid, st.st_mode, listed, read_only)
+
+        def up_from(directory: str) -> None:
+            # Every directory up to /: whoever can rename one of them can swap what lies below.
+            while True:
+                note(directory)
+                parent = os.path.dirname(directory)
+                if parent == directory:
+                    return
+                directory = parent
 
         if os.path.isdir(path):
             note(os.path.realpath(path), listed=True)
+            up_from(os.path.realpath(path))
+        up_from(os.path.dirname(os.path.abspath(path)))  # where a symlinked path itself lives
         for p in paths:
             real = os.path.realpath(p)
             with open(real, "rb") as fh:
+                # Owner and mode of the file actually read, not of whatever the path names later.
+                note(real, os.fstat(fh.fileno()))
                 files.append(ManifestFile(p, fh.read()))
-            note(real)
-            note(os.path.dirname(real))
+            up_from(os.path.dirname(real))
     except OSError as exc:
         raise ManifestError(
             [
@@ -146,9 +166,10 @@ def untrusted(mset: ManifestSet, trusted_uid: int) -> list[Diagnostic]:
     """What makes a manifest set unsafe for a controller running as ``trusted_uid`` (root) to obey.
 
     Whoever can change a manifest chooses what runs and as whom, so a root controller reads only
-    files and directories owned by root (or ``trusted_uid``) that no group or other user can write,
-    as sshd's StrictModes does for keys. A sticky directory (``/tmp``) is fine for the files' own
-    directory, not for a manifest directory (anyone could add a file to it).
+    files owned by root (or ``trusted_uid``) that no group or other user can write, in directories
+    (every one up to ``/``) that are root's and that no one else can write, as sshd's StrictModes
+    does for keys. A sticky directory (``/tmp``) is fine above the manifest, not as the manifest
+    directory itself (anyone could add a file to it); a read-only mount is fine whatever its mode.
     """
     problems = []
     for o in mset.ownership:
@@ -164,7 +185,7 @@ def untrusted(mset: ManifestSet, trusted_uid: int) -> list[Diagnostic]:
                 )
             )
         sticky = bool(o.mode & stat.S_ISVTX) and not o.listed
-        if o.mode & 0o022 and not (stat.S_ISDIR(o.mode) and sticky):
+        if o.mode & 0o022 and not o.read_only and not (stat.S_ISDIR(o.mode) and sticky):
             problems.append(
                 Diagnostic(
                     f"manifest {kind} is writable by its group or by others "

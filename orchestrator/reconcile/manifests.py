@@ -70,8 +70,11 @@ class ManifestTracker:
     def forget_untrusted(self, sha256: str) -> None:
         """The files of ``sha256``, refused for their owner or mode (rejected as ``sha256@...``),
         are safe now: that rejection no longer stands."""
-        if self.rejected and self.rejected.sha256.startswith(f"{sha256}@"):
+        prefix = f"{sha256}@"
+        if self.rejected and self.rejected.sha256.startswith(prefix):
             self.rejected = None
+        for key in [k for k in self.failed if k.startswith(prefix)]:
+            del self.failed[key]
 
     def applied(self, at: float) -> None:
         """The desired manifest is now running: record it and persist it as last-known-good."""

@@ -34,7 +34,11 @@ __all__ = [
 RECEIVE_BUFFER_BYTES = 16 * 1024  # headers fit; ERROR_MORE_DATA grows it
 BODY_CHUNK_BYTES = 64 * 1024
 _RESPONSE_HEADER_IDS = {name.lower(): i for i, name in enumerate(_ffi.RESPONSE_HEADER_NAMES)}
-_WWW_AUTHENTICATE = _RESPONSE_HEADER_IDS["www-authenticate"]
+# Known headers that may be sent more than once (never comma-folded): a cookie's Expires has a comma,
+# challenges are hard to split again. Any other known header has one value.
+_REPEATABLE = frozenset(
+    _RESPONSE_HEADER_IDS[n] for n in ("set-cookie", "www-authenticate", "proxy-authenticate")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,13 +166,14 @@ def build_response(
 ) -> PreparedResponse:
     """Lay out a response: known headers by id, the rest as unknown headers, body as one chunk.
 
-    A known header given more than once (``Set-Cookie`` cannot be comma-folded) goes, with every
-    value, into an ``HTTP_MULTIPLE_KNOWN_HEADERS`` response info, its slot left empty, as .NET's
-    HttpListener does; with ``multiple_known_headers=False`` (Wine 8, which ignores response info)
-    the first value takes the slot and the others go out as unknown headers of the same name.
+    ``Set-Cookie``, ``WWW-Authenticate`` and ``Proxy-Authenticate`` given more than once (they
+    cannot be comma-folded) go, every value in order, into an ``HTTP_MULTIPLE_KNOWN_HEADERS``
+    response info, their slot left empty, as .NET's HttpListener does; with
+    ``multiple_known_headers=False`` (Wine 8, which ignores response info) the first value takes the
+    slot and the others go out as unknown headers of the same name.
 
     Raises:
-        ValueError: a status outside 100..999.
+        ValueError: a status outside 100..999, or another known header given twice.
     """
     if not 100 <= status <= 999:
         raise ValueError(f"status {status} is not a three-digit HTTP status")
@@ -194,8 +199,11 @@ def build_response(
         header_id = _RESPONSE_HEADER_IDS.get(name.lower())
         if header_id is None:
             unknown.append((name.encode("latin-1"), raw))
-        else:
-            known.setdefault(header_id, []).append((name, raw))
+            continue
+        values = known.setdefault(header_id, [])
+        if values and header_id not in _REPEATABLE:
+            raise ValueError(f"header {name!r} given twice (fold it, or send it once)")
+        values.append((name, raw))
     infos: list[_ffi.HTTP_MULTIPLE_KNOWN_HEADERS] = []
     for header_id, values in known.items():
         if len(values) == 1 or not multiple_known_headers:
@@ -211,8 +219,7 @@ def build_response(
             item.RawValueLength = len(raw)
         info = _ffi.HTTP_MULTIPLE_KNOWN_HEADERS()
         info.HeaderId = header_id
-        if header_id == _WWW_AUTHENTICATE:
-            info.Flags = _ffi.HTTP_RESPONSE_INFO_FLAGS_PRESERVE_ORDER
+        info.Flags = _ffi.HTTP_RESPONSE_INFO_FLAGS_PRESERVE_ORDER  # as given, as .NET does
         info.KnownHeaderCount = len(values)
         info.KnownHeaders = ctypes.addressof(items)
         infos.append(info)

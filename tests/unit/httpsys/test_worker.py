@@ -186,10 +186,17 @@ def test_a_repeated_known_header_goes_out_as_multiple_known_headers() -> None:
     )
     resp = prepared.struct
     assert not resp.Headers.KnownHeaders[SET_COOKIE].pRawValue
-    assert [(SET_COOKIE, 0, [cookie.encode(), b"b=2"])] == _multiple(resp)
+    order = _ffi.HTTP_RESPONSE_INFO_FLAGS_PRESERVE_ORDER
+    assert [(SET_COOKIE, order, [cookie.encode(), b"b=2"])] == _multiple(resp)
     server = resp.Headers.KnownHeaders[_ffi.HEADER_ID_SERVER]
     assert b"x" == _text(server.pRawValue, server.RawValueLength)
     assert [] == _unknown(resp)
+
+
+def test_a_known_header_that_can_be_folded_is_refused_twice() -> None:
+    """One slot, one value: a second Server or Content-Length is a caller's mistake."""
+    with pytest.raises(ValueError, match="twice"):
+        build_response(200, headers=[("Server", "a"), ("server", "b")])
 
 
 def test_repeated_authentication_challenges_keep_their_order() -> None:

@@ -7,6 +7,7 @@ in a temporary directory and reads them back with ``read_manifest_set``.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,54 @@ def test_a_symlinked_file_is_judged_by_its_target_and_the_targets_directory(tmp_
     ]
     assert problems[0].location is not None
     assert str(data) == problems[0].location.file
+
+
+def test_a_directory_above_the_manifest_that_others_can_write_is_refused(tmp_path: Path) -> None:
+    """Whoever can rename a directory above the manifest can swap everything below it."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    site = _site(shared)
+    shared.chmod(0o777)
+    problems = untrusted(read_manifest_set(str(site)), 0)
+    assert ["manifest directory is writable by its group or by others (mode 0777)"] == [
+        d.summary for d in problems
+    ]
+    assert problems[0].location is not None
+    assert str(shared) == problems[0].location.file
+    os.chown(shared, OTHER_UID, 0)
+    shared.chmod(0o755)
+    assert [f"manifest directory is owned by uid {OTHER_UID}, not root"] == _messages(site)
+
+
+def test_the_directory_of_a_symlink_named_on_the_command_line_counts(tmp_path: Path) -> None:
+    """``run /srv/links/site.yaml`` with that name a symlink: /srv/links is checked too."""
+    site = _site(tmp_path)
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "site.yaml").symlink_to(site / "a.yaml")
+    links.chmod(0o777)
+    assert ["manifest directory is writable by its group or by others (mode 0777)"] == _messages(
+        links / "site.yaml"
+    )
+
+
+def test_a_read_only_mount_is_trusted_whatever_its_mode(tmp_path: Path) -> None:
+    """A ConfigMap volume is mode 0777 but mounted read-only: nobody can write it."""
+    mount = tmp_path / "configmap"
+    mount.mkdir()
+    tmp_path.chmod(0o755)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "mode=0777", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        (mount / "site.yaml").write_text(MANIFEST)
+        (mount / "site.yaml").chmod(0o644)
+        assert ["manifest directory is writable by its group or by others (mode 0777)"] == (
+            _messages(mount)
+        )
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        assert [] == _messages(mount)
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
