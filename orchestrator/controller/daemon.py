@@ -588,6 +588,7 @@ class Daemon:
             job.fail("this backend cannot reset pools")
             return
         was = bool(reset(pool))
+        self._refresh_snapshot()  # `status` right after `reset` must not show the pool halted
         job.done(
             {
                 "pool": pool,

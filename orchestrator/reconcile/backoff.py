@@ -32,7 +32,7 @@ class ObjectBackoff:
     """Why and until when one object is not retried.
 
     A permanent failure waits for a different definition (``definition`` is the one that failed),
-    not for time.
+    not for time; a temporary one waits for ``next_attempt`` unless the definition changes first.
     """
 
     failures: int = 0

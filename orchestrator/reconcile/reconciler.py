@@ -193,6 +193,11 @@ class Reconciler:
             return StepOutcome(step.id, step.key, "skipped", f"upstream failed: {upstream[0]}")
         record = self.backoffs.get(step.key)
         now = self.clock.monotonic()
+        if record is not None and record.definition != step.after:
+            # A new definition since the failure (someone fixed the manifest): try it at once,
+            # whatever the backoff of the old one said.
+            self.backoffs.pop(step.key, None)
+            record = None
         if record is not None:
             if record.permanent and record.definition == step.after:
                 blocked.add(step.id)
@@ -247,7 +252,10 @@ class Reconciler:
                 message = f"unexpected error: {exc!r}"
                 extra = {"traceback": traceback.format_exc()}
             self.backoffs[step.key] = ObjectBackoff(
-                failures=failures, next_attempt=self.clock.monotonic() + delay, last_error=message
+                failures=failures,
+                next_attempt=self.clock.monotonic() + delay,
+                last_error=message,
+                definition=step.after,
             )
             emit(
                 "step_failed",

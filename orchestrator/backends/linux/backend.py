@@ -340,8 +340,13 @@ class LinuxBackend:
         identity = self.identities.resolve(
             spec.user, spec.group, spec.groups, auto_name=AUTO_PREFIX + name
         )
-        self.supervisor.reset(name)
         runner = self.supervisor.pools.get(name)
+        if runner is not None and runner.health.halted:
+            # Stopped by rapid-fail protection, it serves nothing: its generations go before the
+            # re-arm, or the reset would start the failing definition again next to the new one.
+            for previous in [g for g in runner.generations if not g.stopping]:
+                self.supervisor.stop_generation(runner, previous, "replaced while stopped")
+        self.supervisor.reset(name)
         old = [g for g in runner.generations if not g.stopping] if runner else []
         queue_name = spec.queue.name
         gen = self.supervisor.start_generation(

@@ -282,3 +282,44 @@ def _late_answer(port: int) -> str:
     except TimeoutError:
         return "no answer"
     return "closed" if not data else data.split(b"\r\n", 1)[0].decode()
+
+
+def test_a_halted_pool_is_rearmed_by_reset_and_by_a_new_definition(
+    world_dir: str, names: Names
+) -> None:
+    """Catalogue C24: a pool that fails at boot is halted by rapid-fail protection (503);
+    `orchestrator reset POOL` re-arms it (it serves once it can boot); halted again, a manifest
+    change to the pool re-arms it too."""
+    port = free_port()
+    flag = os.path.join(world_dir, "can-boot")
+    gated = f"[sh, -c, 'test -e {flag} && exec orchestrator worker hello:app || exit 1']"
+    manifest = quickstart_manifest(port, names, hello_command=gated, health=False)
+
+    def halted() -> object:
+        return (ctl.state().get("pools") or {}).get(names.hello, {}).get("halted")  # type: ignore[union-attr]
+
+    with running_controller(world_dir, manifest, port=port, converge=False) as ctl:
+        wait_until(halted, 30, "rapid-fail protection to stop the hello pool")
+        assert 503 == ctl.get("/hello/").status
+        with open(flag, "w", encoding="ascii") as fh:
+            fh.write("yes")
+        os.chmod(flag, 0o644)
+        assert 0 == main(["reset", names.hello, "--run-dir", ctl.run_dir])
+        wait_until(lambda: ctl.get("/hello/").status == 200, 30, "hello to serve after reset")
+        assert not halted()
+
+        os.remove(flag)
+        for _ in range(5):  # kill it until rapid-fail protection stops it again
+            for pid in ctl.pids(names.hello):
+                os.kill(pid, signal.SIGKILL)
+            if halted():
+                break
+            time.sleep(0.5)
+        wait_until(halted, 30, "the pool halted again")
+        ctl.write(
+            "site.yaml",
+            manifest.replace(gated, '[orchestrator, worker, "hello:app"]'),
+        )
+        wait_until(lambda: ctl.get("/hello/").status == 200, 30, "hello to serve, re-armed")
+        assert not halted()
+        assert 200 == ctl.get("/notes/").status

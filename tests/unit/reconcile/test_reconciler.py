@@ -91,6 +91,21 @@ def test_an_object_in_backoff_is_deferred_not_retried() -> None:
     assert attempts == backend.applied_steps
 
 
+def test_a_new_definition_is_tried_at_once_whatever_the_backoff() -> None:
+    """A pool halted by rapid-fail asks for a minute; the user fixes the manifest: the new
+    definition goes now, not when the old one's backoff ends."""
+    reconciler, backend, _clock, _ = _make(
+        {"create worker/api": TemporaryBackendError("stopped", delay_s=60.0)}
+    )
+    reconciler.reconcile_once(site("app"))
+    again = reconciler.reconcile_once(site("app"))
+    assert "deferred" == {o.step_id: o.status for o in again.outcomes}["create worker/api"]
+    backend.fail_on.clear()
+    result = reconciler.reconcile_once(site("app-v2"))
+    assert "applied" == {o.step_id: o.status for o in result.outcomes}["create worker/api"]
+    assert result.converged
+
+
 def test_a_temporary_error_hint_lengthens_the_wait() -> None:
     """A backend may ask for a longer delay than the policy's."""
     reconciler, _, _, _ = _make({"create queue/api": TemporaryBackendError("later", delay_s=5.0)})
