@@ -9,6 +9,7 @@ argv: PORT
 
 from __future__ import annotations
 
+import faulthandler
 import sys
 
 from tests.wine.scenarios._common import emit, run
@@ -50,7 +51,10 @@ def main() -> None:
             emit("status", pools=status["pools"], workers=status["workers"])
         elif command == "stop":
             break
+    # A teardown that hangs under Wine says where: every thread's stack, after 20 s.
+    faulthandler.dump_traceback_later(20, file=sys.stdout)
     controller.backend.close()
+    faulthandler.cancel_dump_traceback_later()
     emit("done")
 
 
