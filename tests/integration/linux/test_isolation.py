@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -239,59 +240,74 @@ def test_queue_sockets_are_0660_for_the_listener_group_only(
     assert "OK" == run_as(listener, ["/usr/bin/python3", "-c", connect, queue.path]).stdout.strip()
 
 
-def test_the_broker_hands_a_queue_only_to_its_acl(
-    two_users: list[User], queue_dir: QueueSockets
-) -> None:
-    """open B as A's uid: denied (logged with uid); as B's uid: the fd, and accept() works on it."""
-    user_a, user_b = two_users
+@dataclass
+class BrokerForB:
+    """A broker whose only queue, ``bq``, the second user may open; its decisions in ``events``."""
+
+    path: str
+    queue: socket.socket
+    events: list[dict[str, object]]
+
+
+@pytest.fixture
+def broker_for_b(two_users: list[User], queue_dir: QueueSockets) -> Iterator[BrokerForB]:
     queue_b = queue_dir.create("bq", 10)
     events: list[dict[str, object]] = []
     path = os.path.join(os.path.dirname(queue_dir.directory), "broker.sock")
     broker = Broker(path, lambda event, **f: events.append({"event": event, **f}))
-    broker.set_grants({"bq": Grant(queue_b.fileno(), frozenset({user_b.uid}), frozenset())})
+    broker.set_grants({"bq": Grant(queue_b.fileno(), frozenset({two_users[1].uid}), frozenset())})
     broker.start()
     try:
-        script = (
-            "import socket,sys\n"
-            f"sys.path.insert(0, {os.path.dirname(os.path.dirname(os.path.dirname(__file__)))!r})\n"
-            "from orchestrator.backends.linux.broker import open_queue, BrokerRefused\n"
-            "try:\n    fd = open_queue(sys.argv[1], sys.argv[2])\n"
-            "    s = socket.socket(fileno=fd)\n    s.settimeout(5)\n"
-            "    c, _ = s.accept()\n    print('ACCEPTED', c.recv(10).decode())\n"
-            "except BrokerRefused as e:\n    print('REFUSED', e.kind)\n"
-        )
-        refused = run_as(user_a, [sys.executable, "-c", script, path, "bq"], timeout=20)
-        assert "REFUSED denied" == refused.stdout.strip(), refused.stderr
-        assert any(e["decision"] == "denied" and e["uid"] == user_a.uid for e in events)
-        proc = subprocess.Popen(
-            [
-                "setpriv",
-                f"--reuid={user_b.uid}",
-                f"--regid={user_b.gid}",
-                "--clear-groups",
-                "--",
-                sys.executable,
-                "-c",
-                script,
-                path,
-                "bq",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 10
-        while not any(e.get("decision") == "ok" for e in events) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        with socket.socket(socket.AF_UNIX) as client:
-            client.connect(queue_b.path)
-            client.sendall(b"hello")
-            out, _ = proc.communicate(timeout=10)
-        assert "ACCEPTED hello" == out.strip()
-        with pytest.raises(BrokerRefused) as unknown:
-            open_queue(path, "nope")
-        assert "unknown" == unknown.value.kind
+        yield BrokerForB(path, queue_b, events)
     finally:
         broker.stop()
+
+
+def test_the_broker_hands_a_queue_only_to_its_acl(
+    two_users: list[User], broker_for_b: BrokerForB
+) -> None:
+    """open B as A's uid: denied (logged with uid); as B's uid: the fd, and accept() works on it."""
+    user_a, user_b = two_users
+    queue_b, events, path = broker_for_b.queue, broker_for_b.events, broker_for_b.path
+    script = (
+        "import socket,sys\n"
+        f"sys.path.insert(0, {os.path.dirname(os.path.dirname(os.path.dirname(__file__)))!r})\n"
+        "from orchestrator.backends.linux.broker import open_queue, BrokerRefused\n"
+        "try:\n    fd = open_queue(sys.argv[1], sys.argv[2])\n"
+        "    s = socket.socket(fileno=fd)\n    s.settimeout(5)\n"
+        "    c, _ = s.accept()\n    print('ACCEPTED', c.recv(10).decode())\n"
+        "except BrokerRefused as e:\n    print('REFUSED', e.kind)\n"
+    )
+    refused = run_as(user_a, [sys.executable, "-c", script, path, "bq"], timeout=20)
+    assert "REFUSED denied" == refused.stdout.strip(), refused.stderr
+    assert any(e["decision"] == "denied" and e["uid"] == user_a.uid for e in events)
+    proc = subprocess.Popen(
+        [
+            "setpriv",
+            f"--reuid={user_b.uid}",
+            f"--regid={user_b.gid}",
+            "--clear-groups",
+            "--",
+            sys.executable,
+            "-c",
+            script,
+            path,
+            "bq",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 10
+    while not any(e.get("decision") == "ok" for e in events) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with socket.socket(socket.AF_UNIX) as client:
+        client.connect(queue_b.path)
+        client.sendall(b"hello")
+        out, _ = proc.communicate(timeout=10)
+    assert "ACCEPTED hello" == out.strip()
+    with pytest.raises(BrokerRefused) as unknown:
+        open_queue(path, "nope")
+    assert "unknown" == unknown.value.kind
 
 
 def _connected_as(user: User, path: str) -> tuple[socket.socket, int]:
@@ -328,35 +344,27 @@ def _ask(conn: socket.socket, name: str) -> tuple[str, list[int]]:
 
 
 def test_the_broker_judges_who_connected_not_who_asks_later(
-    two_users: list[User], queue_dir: QueueSockets
+    two_users: list[User], broker_for_b: BrokerForB
 ) -> None:
     """Catalogue D35: the decision uses the credentials of connect() (SO_PEERCRED). A connection
     made by A (not in the ACL), handed to root and asked on after A exited, is denied and logged
     with A's uid and pid; one made by B (in the ACL) is granted although B is gone by then."""
     user_a, user_b = two_users
-    queue_b = queue_dir.create("bq", 10)
-    events: list[dict[str, object]] = []
-    path = os.path.join(os.path.dirname(queue_dir.directory), "broker.sock")
-    broker = Broker(path, lambda event, **f: events.append({"event": event, **f}))
-    broker.set_grants({"bq": Grant(queue_b.fileno(), frozenset({user_b.uid}), frozenset())})
-    broker.start()
-    try:
-        conn, pid_a = _connected_as(user_a, path)
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid_a, 0)  # gone: only connect-time credentials can name it
-        answer, fds = _ask(conn, "bq")  # root writes the request
-        assert answer.startswith("ERR denied"), answer
-        assert [] == fds
-        denied = [e for e in events if e.get("decision") == "denied"]
-        assert [(user_a.uid, pid_a)] == [(e["uid"], e["pid"]) for e in denied]
+    queue_b, events, path = broker_for_b.queue, broker_for_b.events, broker_for_b.path
+    conn, pid_a = _connected_as(user_a, path)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid_a, 0)  # gone: only connect-time credentials can name it
+    answer, fds = _ask(conn, "bq")  # root writes the request
+    assert answer.startswith("ERR denied"), answer
+    assert [] == fds
+    denied = [e for e in events if e.get("decision") == "denied"]
+    assert [(user_a.uid, pid_a)] == [(e["uid"], e["pid"]) for e in denied]
 
-        conn, _ = _connected_as(user_b, path)
-        answer, fds = _ask(conn, "bq")
-        assert "OK bq" == answer
-        assert 1 == len(fds)
-        try:
-            assert os.fstat(fds[0]).st_ino == os.fstat(queue_b.fileno()).st_ino
-        finally:
-            os.close(fds[0])
+    conn, _ = _connected_as(user_b, path)
+    answer, fds = _ask(conn, "bq")
+    assert "OK bq" == answer
+    assert 1 == len(fds)
+    try:
+        assert os.fstat(fds[0]).st_ino == os.fstat(queue_b.fileno()).st_ino
     finally:
-        broker.stop()
+        os.close(fds[0])

@@ -90,6 +90,17 @@ workers:
 """
 
 
+# One echo pool of four threads on the queue named echo (the corpus and capacity sites).
+ECHO_POOL = """workers:
+  echo:
+    queue: echo
+    command: [orchestrator, worker, --threads, "4", "echo:app"]
+    cwd: apps
+    startupTimeLimit: 30s
+    shutdownTimeLimit: 5s
+"""
+
+
 def catch_all_manifest(port: int, listener_user: str | None) -> str:
     """Every host and path on the port goes to one echo pool (for replaying a request corpus)."""
     listener = f"  listener: {{user: {listener_user}}}\n" if listener_user else ""
@@ -101,14 +112,7 @@ session:
   echo: {{}}
 urlGroups:
   all: {{queue: echo, urls: ["http://+:{port}/"]}}
-workers:
-  echo:
-    queue: echo
-    command: [orchestrator, worker, --threads, "4", "echo:app"]
-    cwd: apps
-    startupTimeLimit: 30s
-    shutdownTimeLimit: 5s
-"""
+{ECHO_POOL}"""
 
 
 def capacity_manifest(port: int, listener_user: str | None, open_files: int | None = None) -> str:
@@ -126,14 +130,7 @@ session:
   echo: {{maxLength: 4096}}
 urlGroups:
   echo: {{queue: echo, urls: ["http://127.0.0.1:{port}/echo/"]}}
-workers:
-  echo:
-    queue: echo
-    command: [orchestrator, worker, --threads, "4", "echo:app"]
-    cwd: apps
-    startupTimeLimit: 30s
-    shutdownTimeLimit: 5s
-"""
+{ECHO_POOL}"""
 
 
 def _site(make: Callable[[int, str | None], str]) -> Iterator[Site]:
