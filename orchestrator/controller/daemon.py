@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
-import hashlib
 import os
 import queue
 import signal
@@ -342,8 +341,7 @@ class Daemon:
         problems = self._untrusted(mset)
         if problems:
             # Keyed by content and permissions: fixing the permissions is a change worth a retry.
-            trust = hashlib.sha256(mset.trust_signature.encode()).hexdigest()[:12]
-            return self._rejected(f"{sha}@{trust}", problems, "load")
+            return self._rejected(f"{sha}@{mset.trust_key}", problems, "load")
         self.tracker.forget_untrusted(sha)
         if not self.tracker.should_try(sha, force=force):
             return False

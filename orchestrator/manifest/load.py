@@ -61,9 +61,10 @@ class ManifestSet:
     ownership: tuple[Ownership, ...] = ()
 
     @property
-    def trust_signature(self) -> str:
-        """Owners and modes of everything read, so that a chmod or chown counts as a change."""
-        return ",".join(f"{o.path}:{o.uid}:{o.mode:o}" for o in self.ownership)
+    def trust_key(self) -> str:
+        """A short hash of the owners and modes of everything read: a chmod or chown changes it."""
+        text = ",".join(f"{o.path}:{o.uid}:{o.mode:o}" for o in self.ownership)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
     def sha256(self) -> str:

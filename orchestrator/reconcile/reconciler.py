@@ -199,7 +199,7 @@ class Reconciler:
             self.backoffs.pop(step.key, None)
             record = None
         if record is not None:
-            if record.permanent and record.definition == step.after:
+            if record.permanent:  # same definition (a new one dropped the record above)
                 blocked.add(step.id)
                 return StepOutcome(
                     step.id,
