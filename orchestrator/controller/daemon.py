@@ -86,11 +86,14 @@ class Daemon:
         self.options = options
         self.clock = clock or SystemClock()
         self.events = EventLog(self.clock)
+        # Every event the main thread emits refreshes `status` before the event is logged, so a
+        # process that the log says has exited is never listed as running afterwards (a status
+        # throttled to one refresh in 0.5 s listed a killed worker as ready: the C24 test's kill
+        # loop then signalled a pid that was gone). Main thread only: the snapshot reads the
+        # backend, which only the main thread may touch.
+        self.events.subscribe(self._refresh_on_event)
         self.events.subscribe(LogWriter(options.log_format))
         self.emit = self.events.emit
-        # While a long pass waits on health checks, keep `status` current (main thread only: the
-        # snapshot reads the backend, which only the main thread may touch).
-        self.events.subscribe(self._refresh_on_event)
         self.trigger = Trigger()
         self.jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self.signals = _Signals()
@@ -314,7 +317,9 @@ class Daemon:
                 if self._reload():
                     self.next_pass_at = self.clock.monotonic() + 1.0
             self._serve_jobs()
-            self._refresh_snapshot(cheap=True)
+            # Uptimes and counters move without events: keep them current, at most twice a second.
+            if self.clock.monotonic() - float(str(self.snapshot.get("_at", 0))) >= 0.5:
+                self._refresh_snapshot(observe=False)
 
     def _handle_signals(self) -> None:
         while True:
@@ -610,11 +615,10 @@ class Daemon:
             and self.tracker is not None
             and self.reconciler is not None
         ):
-            self._refresh_snapshot(cheap=True)
+            self._refresh_snapshot(observe=False)
 
-    def _refresh_snapshot(self, cheap: bool = False) -> None:
-        if cheap and self.clock.monotonic() - float(str(self.snapshot.get("_at", 0))) < 0.5:
-            return
+    def _refresh_snapshot(self, *, observe: bool = True) -> None:
+        """Rebuild the status document; ``observe`` also re-reads live state for drift (costly)."""
         assert self.tracker is not None
         assert self.reconciler is not None
         status_of = getattr(self.backend, "status", None)
@@ -667,7 +671,7 @@ class Daemon:
                 for res in desired.resources.values()
                 if isinstance(res, UrlGroup)
             ]
-        live = self.reconciler.live() if not cheap else None
+        live = self.reconciler.live() if observe else None
         if live is not None:
             snap["drift"] = [
                 {"address": f.address, "reason": f.reason, "detail": f.detail} for f in live.faults

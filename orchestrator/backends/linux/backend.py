@@ -498,14 +498,10 @@ class LinuxBackend:
         session = self.session
         queues: dict[str, object] = {}
         for name, spec in self.queue_specs.items():
-            serving = [p for p in self.pools.values() if p.queue.name == name]
-            halted = [
-                n
-                for n, p in self.pools.items()
-                if p.queue.name == name
-                and (runner := self.supervisor.pools.get(n)) is not None
-                and runner.health.halted
-            ]
+            # The supervisor's pools, not only the applied ones: a pool halted while its create
+            # step still waits for it must answer 503 as soon as `status` says it is halted.
+            serving = [r for r in self.supervisor.pools.values() if r.queue_name == name]
+            halted = [r for r in serving if r.health.halted]
             state, reason = "enabled", ""
             if spec.state is State.DISABLED:
                 state, reason = "disabled", "Disabled"
@@ -568,8 +564,13 @@ class LinuxBackend:
         )
 
     def _pool_state_changed(self, pool: str) -> None:
-        # Rapid-fail tripped or re-armed: the listener must answer 503 (or serve again) at once.
-        self._config_dirty = True
+        # Rapid-fail tripped or re-armed: the listener must answer 503 (or serve again) at once,
+        # so the routing table goes out now rather than at the end of this poll.
+        if self.session is not None:
+            self.listener.push(self._config())
+            self._config_dirty = False
+        else:
+            self._config_dirty = True
 
     def _refresh_grants(self) -> None:
         grants: dict[str, Grant] = {}

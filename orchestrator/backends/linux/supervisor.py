@@ -235,8 +235,9 @@ class Supervisor:
             gen.restart_at.clear()
             self._fill(pool, gen, self.clock.monotonic())
         if was:
-            self.emit("pool_reset", pool=name)
+            # The listener hears of it before anyone else (the event refreshes `status`).
             self.on_change(name)
+            self.emit("pool_reset", pool=name)
         return was
 
     # -- processes ---------------------------------------------------------------------------
@@ -365,10 +366,11 @@ class Supervisor:
         decision = core.on_exit(pool.health, info, gen.policy)
         pool.health = decision.health
         if decision.halt is not None:
-            self.emit("pool_halted", pool=pool.name, reason=decision.halt.reason)
             for other in gen.instances.values():
                 self._terminate(other, now)
+            # The listener answers 503 before `status` (refreshed by the event) says halted.
             self.on_change(pool.name)
+            self.emit("pool_halted", pool=pool.name, reason=decision.halt.reason)
             return
         if decision.restart_at is not None and inst.slot < gen.policy.processes:
             gen.restart_at[inst.slot] = decision.restart_at

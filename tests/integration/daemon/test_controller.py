@@ -84,6 +84,21 @@ def test_a_killed_worker_is_replaced_within_a_second(world_dir: str, names: Name
         assert elapsed < 1.0, f"served {elapsed:.2f}s after the kill"
 
 
+def test_status_never_lists_a_worker_the_log_says_has_exited(world_dir: str, names: Names) -> None:
+    """Once the log shows a worker's exit, `status` no longer lists it (status was refreshed at
+    most twice a second, so a killed worker stayed "ready" for up to half a second)."""
+    port = free_port()
+    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        (victim,) = ctl.pids(names.hello)
+        os.kill(victim, signal.SIGKILL)
+        wait_until(
+            lambda: any(e.get("pid") == victim for e in ctl.events("process_exit")),
+            10,
+            "the exit to be logged",
+        )
+        assert victim not in {w["pid"] for w in ctl.workers()}
+
+
 def test_a_pool_that_crashes_at_boot_is_stopped_and_answers_503(
     world_dir: str, names: Names
 ) -> None:

@@ -3,6 +3,7 @@ real connection attempts and the open-by-name broker."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -65,7 +66,7 @@ def test_isolated_workers_run_with_least_privilege(world_dir: str) -> None:
             assert "1" == st["NoNewPrivs"]
             fds = sorted(int(f) for f in os.listdir(f"/proc/{pid}/fd"))
             assert [0, 1, 2, 3] == fds[:4], fds
-            targets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds if fd > 3}
+            targets = {t for fd, t in _fd_targets(pid).items() if fd > 3}
             # Anything above 3 is the worker's own making (its thread pool's pipes, its accepted
             # connections), never something it inherited from the controller.
             assert all(t.startswith(("socket:", "pipe:", "anon_inode:")) for t in targets), targets
@@ -204,12 +205,7 @@ def test_the_listener_serves_a_privileged_port_without_any_privilege(
         assert "1" == st["NoNewPrivs"]
         assert 200 == ctl.get("/hello/").status
         # It serves the port from an inherited socket: one of its fds is the LISTEN socket.
-        held = {
-            os.readlink(f"/proc/{pid}/fd/{fd}")[len("socket:[") : -1]
-            for fd in os.listdir(f"/proc/{pid}/fd")
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")
-        }
-        assert _listening_inodes(port) & held
+        assert _listening_inodes(port) & _socket_inodes({pid})
         with open("/proc/sys/net/ipv4/ip_unprivileged_port_start", encoding="ascii") as fh:
             unprivileged_from = int(fh.read())
         other = _free_privileged_port(exclude=port)
@@ -232,16 +228,24 @@ def test_the_listener_serves_a_privileged_port_without_any_privilege(
         assert 200 == ctl.get("/notes/").status
 
 
+def _fd_targets(pid: int) -> dict[int, str]:
+    """What each open fd of ``pid`` points to. An fd closed between listing and reading (a
+    connection the process just finished with) is left out, not an error."""
+    targets = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            targets[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+    return targets
+
+
 def _socket_inodes(pids: set[int]) -> set[str]:
     inodes = set()
     for pid in pids:
         try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if target.startswith("socket:["):
-                    inodes.add(target[len("socket:[") : -1])
+            targets = _fd_targets(pid)
         except OSError:
             continue
+        inodes.update(t[len("socket:[") : -1] for t in targets.values() if t.startswith("socket:["))
     return inodes
 
 
