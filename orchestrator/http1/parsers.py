@@ -311,6 +311,18 @@ class RequestParser(_Parser):
         self._pause = False
 
     @property
+    def at_rest(self) -> bool:
+        """Between messages with nothing buffered, no EOF, no error and no pause: a new parser with
+        the same limits would behave exactly like this one."""
+        return (
+            self._error is None
+            and not self._eof
+            and not self._buf
+            and not self._pause
+            and self._machine.state is State.IDLE
+        )
+
+    @property
     def paused(self) -> bool:
         """True while `next_event()` returns PAUSED because `pause()` took effect."""
         return self._pause and self._machine.state in (State.IDLE, State.DONE)

@@ -184,7 +184,13 @@ class ListenerManager:
         self._cgroup_seq += 1
         cgroup = self.cgroups.create(f"listener/i{self._cgroup_seq}")
         # ORCH_LISTENER_PROFILE=DIR makes each listener write a cProfile of itself there (benchmarks).
-        extra = {k: v for k, v in os.environ.items() if k == "ORCH_LISTENER_PROFILE"}
+        # The profiler switch, and the choice of the listener's hot path (core.ENV_DISABLE), pass
+        # from the controller's environment to the listener's; nothing else does.
+        extra = {
+            k: v
+            for k, v in os.environ.items()
+            if k in ("ORCH_LISTENER_PROFILE", "ORCHESTRATOR_NO_EXTENSIONS")
+        }
         env = worker_environment(self.identity, extra)
         spec = ProcessSpec(
             argv=(

@@ -19,16 +19,19 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Callable
 
+from orchestrator.backends.linux.listener import core
 from orchestrator.backends.linux.listener.channel import Channel
 from orchestrator.backends.linux.listener.config import Config, QueueRoute, Settings, build_config
-from orchestrator.backends.linux.listener.proxy import ClientConnection, UpstreamPool
+from orchestrator.backends.linux.listener.core import (
+    FAST_MAX_FIELDS,
+    RouteCache,
+    UpstreamPool,
+    format_log,
+)
+from orchestrator.backends.linux.listener.proxy import ClientConnection
 from orchestrator.backends.linux.listener.stats import Stats
 from orchestrator.routing.table import RouteTable
-
-#: JSON string escaping in C (json's own encoder), for the access log.
-_escape: Callable[[str], str] = json.encoder.encode_basestring
 
 SWEEP_S = 1.0
 STATS_S = 1.0
@@ -64,9 +67,31 @@ class ListenerApp:
         self.pools: dict[tuple[str, str], UpstreamPool] = {}
         self.draining = False
         self.access_enabled = access_log
-        self._log_lines: list[str] = []
+        # Error lines as they are, access records raw (formatted when flushed), in order.
+        self.log_records: list[str | tuple[object, ...]] = []
         self.done = loop.create_future()
         self.pid = os.getpid()
+        self.route_caches: dict[tuple[str, str, int], RouteCache] = {}
+        self._fast_limits(self.config.settings)
+
+    def _fast_limits(self, settings: Settings) -> None:
+        """What the fast path may take without a limit check: a head no longer than any byte limit
+        and with no more fields than allowed (the general path enforces the limits)."""
+        self.fast_head_max = min(
+            settings.max_request_header_bytes,
+            settings.max_url_bytes + 2,
+            settings.max_request_header_bytes + 2,
+        )
+        self.fast_max_fields = min(FAST_MAX_FIELDS, settings.max_header_fields)
+        self.max_body_bytes = settings.max_body_bytes
+
+    def route_cache(self, scheme: str, local_ip: str, local_port: int) -> RouteCache:
+        """The fast path's routing decisions for one listening address, under the current table."""
+        key = (scheme, local_ip, local_port)
+        cache = self.route_caches.get(key)
+        if cache is None:
+            cache = self.route_caches[key] = RouteCache()
+        return cache
 
     # -- logging -----------------------------------------------------------------------------
     def log(self, event: str, **fields: object) -> None:
@@ -75,6 +100,40 @@ class ListenerApp:
             return
         self.stats.errors["_logged"] = self.stats.errors.get("_logged", 0) + 1
         self._line({"event": f"listener_{event}", **fields})
+
+    def access_record(
+        self,
+        now: float,
+        client: str,
+        host: bytes,
+        method: bytes,
+        target: bytes,
+        status: int,
+        sent: int,
+        duration_ms: float,
+        queue: str,
+        group: str,
+        upstream_ms: float,
+    ) -> None:
+        """One access log record per request (``now`` on the monotonic clock), kept raw and turned
+        into a JSON line when the log is flushed: every second or every 512 lines."""
+        self.log_records.append(
+            (
+                now,
+                client,
+                host,
+                method,
+                target,
+                status,
+                sent,
+                duration_ms,
+                queue,
+                group,
+                upstream_ms,
+            )
+        )
+        if len(self.log_records) >= 512:
+            self.flush_log()
 
     def access(
         self,
@@ -89,33 +148,35 @@ class ListenerApp:
         group: str,
         upstream_ms: float,
     ) -> None:
-        """One access log line per request: a JSON object, built by hand (it is on the hot path),
-        buffered and flushed every second or every 512 lines."""
-        if not self.access_enabled:
-            return
-        esc = _escape
-        self._log_lines.append(
-            f'{{"event":"access","ts":{time.time():.3f},"pid":{self.pid},"client":{esc(client)},'
-            f'"host":{esc(host.decode("latin-1"))},"method":{esc(method.decode("latin-1"))},'
-            f'"target":{esc(target.decode("latin-1"))},"status":{status},"bytes":{sent},'
-            f'"duration_ms":{duration_ms:.3f},"queue":{esc(queue)},"group":{esc(group)},'
-            f'"upstream_ms":{upstream_ms:.3f}}}'
-        )
-        if len(self._log_lines) >= 512:
-            self._flush_log()
+        """An access log record for a request the general path answered."""
+        if self.access_enabled:
+            self.access_record(
+                time.monotonic(),
+                client,
+                host,
+                method,
+                target,
+                status,
+                sent,
+                duration_ms,
+                queue,
+                group,
+                upstream_ms,
+            )
 
     def _line(self, record: dict[str, object]) -> None:
         record["ts"] = round(time.time(), 3)
         record["pid"] = os.getpid()
-        self._log_lines.append(json.dumps(record, separators=(",", ":")))
-        if len(self._log_lines) >= 512:
-            self._flush_log()
+        self.log_records.append(json.dumps(record, separators=(",", ":")))
+        if len(self.log_records) >= 512:
+            self.flush_log()
 
-    def _flush_log(self) -> None:
-        if self._log_lines:
-            lines, self._log_lines = self._log_lines, []
+    def flush_log(self) -> None:
+        if self.log_records:
+            records, self.log_records = self.log_records, []
+            text = format_log(records, time.time() - time.monotonic(), self.pid)
             with contextlib.suppress(OSError, ValueError):
-                sys.stderr.write("\n".join(lines) + "\n")
+                sys.stderr.write(text)
                 sys.stderr.flush()
 
     # -- queues ------------------------------------------------------------------------------
@@ -180,6 +241,11 @@ class ListenerApp:
                 self._unserve(sid)
         previous = self.config
         self.config = config
+        self._fast_limits(config.settings)
+        # The fast path's routing decisions were made under the old table.
+        for cache in self.route_caches.values():
+            cache.valid = False
+        self.route_caches.clear()
         live = {(q.name, q.path) for q in config.queues.values()}
         for key in list(self.pools):
             if key not in live:
@@ -273,7 +339,7 @@ class ListenerApp:
         now = time.monotonic()
         for conn in list(self.connections):
             conn.sweep(now)
-        self._flush_log()
+        self.flush_log()
         if self.draining and not self.connections:
             self._exit()
             return
@@ -304,7 +370,7 @@ class ListenerApp:
             self._exit()
 
     def _exit(self) -> None:
-        self._flush_log()
+        self.flush_log()
         self.send_stats()
         if not self.done.done():
             self.done.set_result(None)
@@ -328,6 +394,8 @@ def main(argv: list[str]) -> int:
     sock.setblocking(False)
     channel = Channel(sock)
     app = ListenerApp(loop, channel, access_log=not args.no_access_log)
+    # Which hot path runs, and why, once per process (the twin is as correct, and slower).
+    app.log("core", implementation=core.IMPLEMENTATION, reason=core.REASON)
     loop.add_reader(channel.fileno(), app.on_channel)
     loop.add_signal_handler(signal.SIGTERM, app.start_drain)
     loop.add_signal_handler(signal.SIGINT, app.start_drain)

@@ -1,11 +1,14 @@
-"""The listener's connections: a client connection and its upstream connections to queue sockets.
+"""The listener's connections: the general path of a client connection and of its upstream ones.
 
-Owns: ``ClientConnection`` (an asyncio protocol per client), ``UpstreamConnection`` (per connection to
-a queue socket) and ``UpstreamPool`` (idle keep-alive connections per queue). Requests are parsed by
-the sans-I/O ``http1`` core, routed by the pure ``routing`` table, re-serialised (never forwarded as
-client bytes) and sent over a Unix connection to the queue; responses are relayed with strict
-framing checks. One request at a time per connection, in order (pipelining); bodies stream both ways
-with backpressure. Hop-by-hop decisions come from parsed events, never from re-parsing headers.
+Owns: ``ClientConnection`` (an asyncio protocol per client) and ``UpstreamConnection`` (per
+connection to a queue socket), both built on the hot path's bases (``core``: the compiled ``_fast``
+module or its pure-Python twin ``fast``), which take the common exchange in a few calls and hand
+everything else here. Requests are parsed by the sans-I/O ``http1`` core, routed by the pure
+``routing`` table, re-serialised (never forwarded as client bytes) and sent over a Unix connection to
+the queue; responses are relayed with strict framing checks. One request at a time per connection, in
+order (pipelining); bodies stream both ways with backpressure. Hop-by-hop decisions come from parsed
+events, never from re-parsing headers. ``materialise`` turns a fast exchange into this path's state,
+and ``route_entry`` makes the routing decisions the fast path caches, by this path's rules.
 """
 
 from __future__ import annotations
@@ -17,9 +20,22 @@ import functools
 import socket
 import struct
 import time
-from collections import deque
 from typing import TYPE_CHECKING, NamedTuple, cast
 
+from orchestrator.backends.linux.listener.core import (
+    BODY,
+    BUFFERED_BODY,
+    CLOSING,
+    HEAD,
+    HIGH_WATER,
+    IDEMPOTENT,
+    IDLE,
+    WAIT,
+    FastClient,
+    RouteEntry,
+    Upstream,
+    UpstreamPool,
+)
 from orchestrator.http1 import (
     CONTINUE,
     NEED_DATA,
@@ -40,12 +56,14 @@ from orchestrator.http1 import (
     write_request_head,
     write_response_head,
 )
+from orchestrator.http1.validate import is_valid_host
 from orchestrator.routing import (
     HostPort,
     Match,
     NoHost,
     NoPath,
     RequestRejected,
+    RequestTarget,
     normalize_host,
     normalize_target,
 )
@@ -57,16 +75,10 @@ _target_of = functools.lru_cache(maxsize=4096)(normalize_target)
 if TYPE_CHECKING:
     from orchestrator.backends.linux.listener.app import ListenerApp
     from orchestrator.backends.linux.listener.config import Config, QueueRoute, Route
+    from orchestrator.routing.table import RouteTable
 
-IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
-HIGH_WATER = 256 * 1024
-#: Request bodies up to this size are received whole before any byte reaches a worker.
-BUFFERED_BODY = 64 * 1024
 MAX_PIPELINE_BUFFER = 1024 * 1024
 _LINGER0 = struct.pack("ii", 1, 0)
-
-# Connection states
-HEAD, BODY, WAIT, IDLE, CLOSING = range(5)
 
 
 class _Forward(NamedTuple):
@@ -78,81 +90,19 @@ class _Forward(NamedTuple):
     target: bytes
 
 
-class UpstreamPool:
-    """Idle keep-alive connections to one queue socket, reused before opening new ones."""
-
-    def __init__(self, name: str, path: str) -> None:
-        self.name = name
-        self.path = path
-        self.idle: deque[UpstreamConnection] = deque()
-
-    def take(self) -> UpstreamConnection | None:
-        """An idle connection that is still open, or ``None``."""
-        while self.idle:
-            conn = self.idle.pop()
-            if not conn.closed:
-                return conn
-        return None
-
-    def put(self, conn: UpstreamConnection) -> None:
-        """Keep a connection for reuse."""
-        if not conn.closed and len(self.idle) < 256:
-            conn.client = None
-            self.idle.append(conn)
-        else:
-            conn.close()
-
-    def connect(self) -> socket.socket:
-        """Open a new connection to the queue without blocking.
-
-        Raises:
-            BlockingIOError: the queue's backlog is full (http.sys: QueueFull).
-            OSError: the queue socket is gone or refuses.
-        """
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        try:
-            sock.connect(self.path)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
-    def close(self) -> None:
-        """Close every idle connection."""
-        while self.idle:
-            self.idle.pop().close()
+def forwarded_target(target: RequestTarget) -> bytes:
+    """The target a worker sees: the normalised path (the one that was routed) and the raw query."""
+    query = b"" if target.query is None else b"?" + target.query.encode("latin-1")
+    return target.path.encode("latin-1") + query
 
 
-class UpstreamConnection(asyncio.Protocol):
-    """One connection to a queue socket (a worker accepted it)."""
+class UpstreamConnection(Upstream):
+    """One connection to a queue socket (a worker accepted it), with the general path's parser."""
 
-    __slots__ = (
-        "client",
-        "closed",
-        "parser",
-        "pool",
-        "received",
-        "reused",
-        "transport",
-    )
-
-    def __init__(self, pool: UpstreamPool) -> None:
-        self.pool = pool
-        self.transport: asyncio.Transport | None = None
-        self.client: ClientConnection | None = None
-        self.parser: ResponseParser | None = None
-        self.closed = False
-        self.reused = False
-        self.received = 0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement the interface without subclassing asyncio.Transport.
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.set_write_buffer_limits(high=HIGH_WATER)
+    __slots__ = ()
 
     def begin(self, client: ClientConnection, method: bytes) -> None:
-        """Start a request/response exchange on this connection."""
+        """Start a request/response exchange on this connection (the general path's)."""
         self.client = client
         self.received = 0
         if self.parser is None:
@@ -162,107 +112,36 @@ class UpstreamConnection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        """The last response completed and the worker keeps the connection open."""
-        return not self.closed and self.parser is not None and self.parser.state is State.DONE
-
-    def data_received(self, data: bytes) -> None:
-        self.received += len(data)
-        client = self.client
-        if client is None or self.parser is None:
-            self.close()  # bytes on an idle connection: the worker is misbehaving
-            return
-        client.upstream_data(self, data)
-
-    def eof_received(self) -> bool | None:
-        client = self.client
-        if client is not None:
-            client.upstream_eof(self)
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        client = self.client
-        if client is not None:
-            client.upstream_lost(self)
-
-    def pause_writing(self) -> None:
-        if self.client is not None:
-            self.client.pause_client_reading()
-
-    def resume_writing(self) -> None:
-        if self.client is not None:
-            self.client.resume_client_reading()
-
-    def write(self, data: bytes) -> None:
-        """Send request bytes."""
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
-
-    def close(self) -> None:
-        """Close (without reuse)."""
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
+        """The last response completed and the worker keeps the connection open (an exchange the
+        fast path completed leaves the general parser as it was)."""
+        return not self.closed and (self.parser is None or self.parser.state is State.DONE)
 
 
-class ClientConnection(asyncio.Protocol):
-    """One client connection: parse, route, forward, relay, repeat."""
+class ClientConnection(FastClient):
+    """One client connection: parse, route, forward, relay, repeat.
+
+    The fast path (the base class) takes the common exchange; this class is the general path and
+    owns every decision the fast path does not make.
+    """
 
     # Slots: ten thousand idle connections must stay small (an instance dict cost 1.5 KiB).
     __slots__ = (
-        "app",
         "batch",
         "body_done",
         "buffered",
         "buffered_size",
-        "closing",
-        "connecting",
         "forward",
-        "head_bytes",
-        "keep_alive",
-        "local_ip",
-        "local_port",
-        "parser",
-        "peer",
-        "pending",
         "pending_queue",
-        "queue",
         "reading_paused",
-        "request",
         "response_chunked",
         "response_started",
         "retried",
         "retry_bytes",
-        "route",
-        "scheme",
-        "sent",
-        "since",
-        "started",
-        "state",
-        "status",
-        "transport",
-        "upstream",
-        "upstream_started",
         "write_mark",
     )
 
     def __init__(self, app: ListenerApp, scheme: str) -> None:
-        self.app = app
-        self.scheme = scheme
-        self.transport: asyncio.Transport | None = None
-        self.peer = ""
-        self.local_ip = ""
-        self.local_port = 0
-        self.parser: RequestParser | None = None
-        self.state = HEAD
-        self.since = time.monotonic()  # start of the current state (for the timers)
-        self.head_bytes = 0  # bytes of a head in progress (a timed-out partial head gets a 408)
-        self.request: Request | None = None
-        self.route: Route | None = None
-        self.queue: QueueRoute | None = None
-        self.upstream: UpstreamConnection | None = None
-        self.pending: list[bytes] = []  # request bytes waiting for the upstream to connect
-        self.connecting = False
+        super().__init__(app, scheme)
         self.retry_bytes: list[bytes] | None = None  # a small idempotent request kept for a retry
         self.forward: _Forward | None = None
         self.pending_queue: QueueRoute | None = None
@@ -272,14 +151,8 @@ class ClientConnection(asyncio.Protocol):
         self.body_done = False
         self.response_started = False
         self.response_chunked = False
-        self.keep_alive = True
-        self.status = 0
-        self.sent = 0
-        self.started = 0.0
-        self.upstream_started = 0.0
         self.reading_paused = False
         self.write_mark = (0.0, 0)  # (when, buffered bytes) for the minimum send rate
-        self.closing = False
         self.batch: list[bytes] | None = None  # output held back to be written in one go
 
     # -- client side -------------------------------------------------------------------------
@@ -304,18 +177,28 @@ class ClientConnection(asyncio.Protocol):
             if self.local_ip.startswith("::ffff:"):
                 self.local_ip = self.local_ip[7:]
         transport.set_write_buffer_limits(high=HIGH_WATER)
-        self.parser = RequestParser(
-            max_url_bytes=settings.max_url_bytes,
-            max_header_bytes=settings.max_request_header_bytes,
-            max_field_bytes=settings.max_request_header_bytes,
-            max_header_fields=settings.max_header_fields,
-            max_body_bytes=settings.max_body_bytes,
-        )
 
-    def data_received(self, data: bytes) -> None:
+    def _parser(self) -> RequestParser:
+        """The general path's request parser, made on first use (the fast path needs none, and
+        an idle connection carries none: it goes when the connection is at rest again)."""
         parser = self.parser
-        if parser is None or self.closing:
+        if parser is None:
+            settings = self.app.config.settings
+            parser = self.parser = RequestParser(
+                max_url_bytes=settings.max_url_bytes,
+                max_header_bytes=settings.max_request_header_bytes,
+                max_field_bytes=settings.max_request_header_bytes,
+                max_header_fields=settings.max_header_fields,
+                max_body_bytes=settings.max_body_bytes,
+            )
+        assert isinstance(parser, RequestParser)
+        return parser
+
+    def slow_data(self, data: bytes) -> None:
+        """Client bytes for the general path."""
+        if self.closing:
             return
+        parser = self._parser()
         if self.state == IDLE:
             self.state, self.since = HEAD, time.monotonic()
         if self.state == HEAD:
@@ -330,9 +213,11 @@ class ClientConnection(asyncio.Protocol):
         self._events()
 
     def eof_received(self) -> bool | None:
-        if self.parser is not None and not self.closing:
+        if self.fast_conn is not None and not self.materialise():
+            return None
+        if not self.closing:
             try:
-                self.parser.receive_data(b"")
+                self._parser().receive_data(b"")
             except RemoteProtocolError as exc:
                 self._protocol_error(exc)
                 return None
@@ -343,6 +228,8 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        self.fast_conn = None
+        self.fast_entry = None
         app = self.app
         app.connections.discard(self)
         app.stats.connections = len(app.connections)
@@ -375,8 +262,7 @@ class ClientConnection(asyncio.Protocol):
 
     # -- request events ----------------------------------------------------------------------
     def _events(self) -> None:
-        parser = self.parser
-        assert parser is not None
+        parser = self._parser()
         while not self.closing:
             try:
                 event = parser.next_event()
@@ -413,14 +299,10 @@ class ClientConnection(asyncio.Protocol):
         self.buffered = None
         self.retried = False
         try:
-            target = _target_of(req.target)
-            host = target.authority or (_host_of(req.host) if req.host else HostPort("", None))
+            target, match = self._lookup(config.table, req.target, req.host)
         except RequestRejected as exc:
             self._error(exc.status_hint, exc.reason)
             return
-        match = config.table.lookup(
-            self.scheme, self.local_port, self.local_ip, host.host, target.path
-        )
         if isinstance(match, NoHost):
             self._error(400, "Hostname", body=b"Bad Request - Invalid Hostname\r\n")
             return
@@ -440,12 +322,11 @@ class ClientConnection(asyncio.Protocol):
             self._refuse(queue, "ConnLimit")
             return
         forwarded_host = req.host or f"{self.local_ip}:{self.local_port}".encode()
-        query = b"" if target.query is None else b"?" + target.query.encode("latin-1")
         self.forward = _Forward(
             peer=self.peer.encode(),
             proto=self.scheme.encode(),
             host=forwarded_host,
-            target=target.path.encode("latin-1") + query,
+            target=forwarded_target(target),
         )
         self.pending_queue = queue
         if req.expect_continue:
@@ -460,6 +341,108 @@ class ClientConnection(asyncio.Protocol):
             self.buffered_size = 0
             return
         self._start_upstream(content_length=None)
+
+    def _lookup(
+        self, table: RouteTable[Route], raw_target: bytes, host: bytes
+    ) -> tuple[RequestTarget, Match[Route] | NoHost | NoPath]:
+        """Normalise the target and Host and route them (raises ``RequestRejected``)."""
+        target = _target_of(raw_target)
+        where = target.authority or (_host_of(host) if host else HostPort("", None))
+        return target, table.lookup(
+            self.scheme, self.local_port, self.local_ip, where.host, target.path
+        )
+
+    def route_miss(self, host: bytes, target: bytes) -> RouteEntry | None:
+        """Route an origin-form request with this Host value the way ``_request`` does, for the
+        fast path's cache: an entry when the request goes to an enabled queue, None when the general
+        path must answer it (a bad Host or target, no route, a disabled group or queue)."""
+        if not is_valid_host(host):
+            return None
+        app = self.app
+        lowered = host.lower()
+        try:
+            normal, match = self._lookup(app.config.table, target, lowered)
+        except RequestRejected:
+            return None
+        if not isinstance(match, Match):
+            return None
+        route: Route = match.target
+        queue = route.queue
+        if route.state != "enabled" or queue is None or queue.state != "enabled":
+            return None
+        return RouteEntry(
+            route,
+            queue,
+            app.pool(queue),
+            lowered,
+            forwarded_target(normal),
+            app.stats.queue(queue.name),
+            app.stats.group(route.group),
+        )
+
+    def new_upstream(self, pool: UpstreamPool, sock: socket.socket) -> UpstreamConnection:
+        """A connection to the queue over ``sock`` (connected): its transport comes a loop
+        iteration later; what is written meanwhile waits in it."""
+        conn = UpstreamConnection(pool)
+        task = asyncio.ensure_future(self.app.loop.create_unix_connection(lambda: conn, sock=sock))
+        task.add_done_callback(functools.partial(self._connected, conn))
+        return conn
+
+    def materialise(self) -> bool:
+        """Turn the fast exchange in flight into this path's state, as if this path had handled
+        the request from its first byte: the request went upstream, nothing reached the client.
+
+        Returns False (the connection is reset) if the parser refuses what the fast path took,
+        which the twin tests prove cannot happen.
+        """
+        conn, entry, data, out = self.fast_conn, self.fast_entry, self.fast_bytes, self.fast_out
+        self.fast_conn = None
+        self.fast_entry = None
+        self.fast_bytes = self.fast_out = b""
+        assert conn is not None
+        assert entry is not None
+        parser = self._parser()
+        error = "not a request"
+        try:
+            parser.receive_data(data)
+            req = parser.next_event()
+            parser.pause()
+            while parser.next_event() is not PAUSED:
+                pass  # the body (Data) and EndOfMessage: the fast path forwarded them already
+        except RemoteProtocolError as exc:
+            req, error = None, str(exc)
+        if not isinstance(req, Request):
+            self.app.stats.error("FastPathMismatch")
+            self.app.log("fast_path_mismatch", client=self.peer, error=error)
+            conn.client = None
+            conn.close()
+            self.upstream = None
+            self._release_queue()
+            self._abort()
+            return False
+        self.request = req
+        self.pending_queue = entry.queue
+        self.forward = None
+        self.buffered = None
+        self.retried = False
+        self.body_done = True
+        self.response_started = False
+        self.response_chunked = False
+        self.retry_bytes = [out] if req.method in IDEMPOTENT else None
+        received = conn.received
+        assert isinstance(conn, UpstreamConnection)
+        conn.begin(self, req.method)
+        conn.received = received
+        return True
+
+    def _take_over(self, conn: Upstream) -> bool:
+        """Materialise, then replay the part of a response the fast path was holding."""
+        held, conn.fast_buf = conn.fast_buf, b""
+        if not self.materialise():
+            return False
+        if held:
+            self.slow_upstream_data(conn, held)
+        return True
 
     def _start_upstream(self, content_length: int | None) -> bool:
         """Connect to the queue and send the head (``content_length`` re-frames a buffered body)."""
@@ -501,7 +484,7 @@ class ClientConnection(asyncio.Protocol):
         when the queue is full."""
         assert self.request is not None
         pool = self.app.pool(queue)
-        conn = None if fresh else pool.take()
+        conn = None if fresh else cast("UpstreamConnection | None", pool.take())
         if conn is not None and conn.reusable:
             conn.reused = True
             conn.begin(self, self.request.method)
@@ -518,34 +501,28 @@ class ClientConnection(asyncio.Protocol):
             self.app.log("upstream_unavailable", queue=queue.name, error=exc.strerror or str(exc))
             self._refuse(queue, "AppOffline" if exc.errno == errno.ECONNREFUSED else "N/A")
             return False
-        conn = UpstreamConnection(pool)
+        conn = self.new_upstream(pool, sock)
         conn.begin(self, self.request.method)
         self.upstream = conn
-        self.connecting = True
-        task = asyncio.ensure_future(self.app.loop.create_unix_connection(lambda: conn, sock=sock))
-        task.add_done_callback(self._connected)
         return True
 
     def _connected(
-        self, task: asyncio.Future[tuple[asyncio.Transport, UpstreamConnection]]
+        self,
+        conn: UpstreamConnection,
+        task: asyncio.Future[tuple[asyncio.Transport, UpstreamConnection]],
     ) -> None:
-        self.connecting = False
-        if task.cancelled() or task.exception() is not None:
-            if self.upstream is not None:
-                self.upstream.closed = True
-            self._upstream_failed("cannot connect to the queue")
+        if not task.cancelled() and task.exception() is None:
+            return  # what waited in the connection was written when its transport came
+        conn.closed = True
+        if conn is self.fast_conn and not self.materialise():
             return
-        pending, self.pending = self.pending, []
-        if self.upstream is not None:
-            for chunk in pending:
-                self.upstream.write(chunk)
+        if conn is self.upstream:
+            self._upstream_failed("cannot connect to the queue")
 
     def _send_upstream(self, data: bytes) -> None:
         if not self.upstream_started:
             self.upstream_started = time.monotonic()
-        if self.connecting or self.upstream is None:
-            self.pending.append(data)
-        else:
+        if self.upstream is not None:
             self.upstream.write(data)
 
     def _forward(self, data: bytes) -> None:
@@ -591,7 +568,8 @@ class ClientConnection(asyncio.Protocol):
             self._finish_cycle()  # we answered it ourselves (404): go on with the next request
 
     # -- upstream events ---------------------------------------------------------------------
-    def upstream_data(self, conn: UpstreamConnection, data: bytes) -> None:
+    def slow_upstream_data(self, conn: Upstream, data: bytes) -> None:
+        """Bytes from an upstream connection, for the general path."""
         if conn is not self.upstream or conn.parser is None:
             conn.close()
             return
@@ -603,7 +581,7 @@ class ClientConnection(asyncio.Protocol):
         finally:
             self._flush()
 
-    def _relay(self, conn: UpstreamConnection, data: bytes) -> None:
+    def _relay(self, conn: Upstream, data: bytes) -> None:
         parser = conn.parser
         assert parser is not None
         try:
@@ -639,11 +617,15 @@ class ClientConnection(asyncio.Protocol):
                 # The worker's fault, not the client's: its connection goes on if it can.
                 self._error(502, "BadResponse", keep=self.body_done and self.keep_alive)
 
-    def upstream_eof(self, conn: UpstreamConnection) -> None:
+    def upstream_eof(self, conn: Upstream) -> None:
+        if conn is self.fast_conn and not self._take_over(conn):
+            return
         if conn is self.upstream and conn.parser is not None:
-            self.upstream_data(conn, b"")
+            self.slow_upstream_data(conn, b"")
 
-    def upstream_lost(self, conn: UpstreamConnection) -> None:
+    def upstream_lost(self, conn: Upstream) -> None:
+        if conn is self.fast_conn and not self._take_over(conn):
+            return
         if conn is not self.upstream:
             return
         self.upstream = None
@@ -698,11 +680,11 @@ class ClientConnection(asyncio.Protocol):
         self.response_started = True
         self._write(head)
 
-    def _response_end(self, conn: UpstreamConnection) -> None:
+    def _response_end(self, conn: Upstream) -> None:
         if self.response_chunked:
             self._write(write_last_chunk())
         self.upstream = None
-        if conn.reusable and self.body_done:
+        if isinstance(conn, UpstreamConnection) and conn.reusable and self.body_done:
             conn.pool.put(conn)
         else:
             conn.client = None
@@ -766,6 +748,10 @@ class ClientConnection(asyncio.Protocol):
         if parser is not None:
             parser.resume()
             self._events()
+            if self.parser is parser and self.request is None and parser.at_rest:
+                # Nothing buffered and no message begun: the next request may take the fast path,
+                # and an idle connection carries no parser.
+                self.parser = None
 
     # -- answers of our own ------------------------------------------------------------------
     def _refuse(self, queue: QueueRoute | None, reason: str) -> None:
