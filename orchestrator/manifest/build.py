@@ -123,7 +123,7 @@ def _session(data: Data) -> Session:
         listener=ListenerSettings(
             user=str(lst["user"]),
             group=_str_opt(lst.get("group")),
-            processes=_int(lst["processes"]),
+            processes="auto" if lst["processes"] == "auto" else _int(lst["processes"]),
             open_files=_int_opt(lst.get("openFiles")),
         ),
         metrics=Metrics(address=_str_opt(_d(data, "metrics").get("address"))),

@@ -135,7 +135,31 @@ def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     return error
 
 
+def _choices(error: jsonschema.ValidationError) -> str | None:
+    """'an integer or "auto"' for a oneOf/anyOf of a type and constants that the value matches
+    in none of its branches (the branch errors alone would each tell half the story)."""
+    if error.validator not in ("anyOf", "oneOf") or not isinstance(error.validator_value, list):
+        return None
+    words = []
+    for branch in error.validator_value:
+        if not isinstance(branch, dict):
+            return None
+        if "const" in branch:
+            words.append(json.dumps(branch["const"]))
+        elif branch.get("type") in _TYPE_WORDS and branch.get("type") != "null":
+            words.append(_TYPE_WORDS[str(branch["type"])])
+        else:
+            return None
+    return " or ".join(words)
+
+
 def _diagnostics(error: jsonschema.ValidationError, doc: Document) -> Iterator[Diagnostic]:
+    alternatives = _choices(error)
+    value = error.instance
+    if alternatives is not None and not (isinstance(value, int) and not isinstance(value, bool)):
+        where = doc.location(tuple(error.absolute_path), key=True)
+        yield Diagnostic(f"must be {alternatives}, not {json.dumps(value)}", location=where)
+        return
     error = _leaf(error)
     path: PathT = tuple(error.absolute_path)
     inst = error.instance

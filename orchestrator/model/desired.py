@@ -13,7 +13,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from orchestrator.model.ids import Key, Kind
 
@@ -117,7 +117,8 @@ class ListenerSettings:
 
     user: str = field(default="auto", metadata=_m("user"))
     group: str | None = field(default=None, metadata=_m("group"))
-    processes: int = field(default=1, metadata=_m("processes"))
+    #: A count, or "auto": one per CPU the controller may run on, capped (the backend decides).
+    processes: int | Literal["auto"] = field(default=1, metadata=_m("processes"))
     open_files: int | None = field(default=None, metadata=_m("openFiles"))
 
 

@@ -175,7 +175,7 @@ def desired_states(draw: st.DrawFn) -> dict[Key, Resource]:
         listener=ListenerSettings(
             user=draw(st.just("auto") | words),
             group=draw(st.none() | words),
-            processes=draw(st.integers(min_value=1, max_value=64)),
+            processes=draw(st.integers(min_value=1, max_value=64) | st.just("auto")),
         ),
         metrics=Metrics(address=None if metrics_port is None else f"127.0.0.1:{metrics_port}"),
         admin_group=draw(st.none() | words),

@@ -76,3 +76,32 @@ def test_listener_open_files_defaults_to_none_and_is_read_when_given() -> None:
 
     assert listener("") is None
     assert 256 == listener("  listener: {openFiles: 256}\n")
+
+
+def test_listener_processes_is_a_count_or_auto() -> None:
+    """``session.listener.processes``: 1 unless set; a count, or "auto" kept as written (the
+    backend turns it into one per usable CPU)."""
+    from orchestrator.manifest import load_manifest
+    from orchestrator.manifest.load import ManifestFile, ManifestSet
+
+    def processes(extra: str) -> object:
+        text = f"apiVersion: orchestrator/v1\nsession:\n  name: s\n{extra}"
+        mset = ManifestSet("m.yaml", (ManifestFile("m.yaml", text.encode()),))
+        session = load_manifest(mset).desired.session
+        assert session is not None
+        return session.listener.processes
+
+    assert 1 == processes("")
+    assert 3 == processes("  listener: {processes: 3}\n")
+    assert "auto" == processes("  listener: {processes: auto}\n")
+
+
+def test_auto_listener_processes_follow_the_usable_cpus_with_a_cap() -> None:
+    """ "auto" is one listener per CPU this process may run on, at most AUTO_PROCESSES_MAX."""
+    import os
+
+    from orchestrator.backends.linux.listener_ctl import AUTO_PROCESSES_MAX, listener_processes
+
+    expected = max(1, min(AUTO_PROCESSES_MAX, len(os.sched_getaffinity(0))))
+    assert expected == listener_processes("auto")
+    assert 5 == listener_processes(5)
