@@ -440,6 +440,32 @@ Serves a WSGI app from the socket the controller hands over as fd 3 (LISTEN_FDS)
 }
 
 
+class _Version(argparse.Action):
+    """``--version``: the version, and which listener core runs (found only when asked: importing
+    it costs every other command time)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(
+            option_strings,
+            dest=argparse.SUPPRESS,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help=str(kwargs.get("help", "")),
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from orchestrator.backends.registry import listener_core
+
+        print(f"orchestrator {__version__}\nlistener core: {listener_core()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
     parser = argparse.ArgumentParser(
@@ -451,7 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Run 'orchestrator COMMAND --help' for a command's options and examples.",
     )
-    parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
+    parser.add_argument(
+        "--version",
+        action=_Version,
+        help="show the version and which listener core (compiled or pure Python) runs, and exit",
+    )
     parser.add_argument(
         "--debug", action="store_true", help="show tracebacks for every error (for bug reports)"
     )

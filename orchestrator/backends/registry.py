@@ -1,8 +1,8 @@
 """Choosing a backend by name, importing it only when chosen.
 
-Owns: ``create_backend`` and ``resolve_backend_name``. This is the only module that imports a backend
-implementation, and it does so lazily, so that e.g. the Windows backend's ``ctypes`` code is never
-imported on Linux and ``sh`` is never imported on Windows.
+Owns: ``create_backend``, ``resolve_backend_name`` and ``listener_core``. This is the only module
+that imports a backend implementation, and it does so lazily, so that e.g. the Windows backend's
+``ctypes`` code is never imported on Linux and ``sh`` is never imported on Windows.
 """
 
 from __future__ import annotations
@@ -48,3 +48,13 @@ def create_backend(name: str, **options: Any) -> Backend:
         ) from exc
     backend: Backend = getattr(module, class_name)(**options)
     return backend
+
+
+def listener_core() -> str:
+    """Which implementation of the Linux listener's hot path would run here, and why when it is
+    not the compiled one: ``compiled``, ``python (REASON)``, or none off Linux."""
+    if sys.platform != "linux":
+        return "none (the listener runs on Linux only)"
+    core = importlib.import_module("orchestrator.backends.linux.listener.core")
+    reason = str(core.REASON)
+    return str(core.IMPLEMENTATION) + (f" ({reason})" if reason else "")

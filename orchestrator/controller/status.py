@@ -146,7 +146,8 @@ def render_status(state: dict[str, object]) -> str:
         addresses = ", ".join(str(a) for a in _items(listener.get("addresses")))
         out.append(
             f"listener: pids {pids or '-'}, user {listener.get('user')}, "
-            f"addresses {addresses or '-'}, restarts {listener.get('restarts', 0)}"
+            f"addresses {addresses or '-'}, restarts {listener.get('restarts', 0)}, "
+            f"core {listener.get('core') or '-'}"
         )
     drift = _list(state.get("drift"))
     if drift:

@@ -27,7 +27,7 @@ from orchestrator.backends.linux.identity import (
     Identity,
     IdentityManager,
 )
-from orchestrator.backends.linux.listener_ctl import Endpoint, ListenerManager
+from orchestrator.backends.linux.listener_ctl import Endpoint, ListenerManager, listener_processes
 from orchestrator.backends.linux.notify import NotifySocket
 from orchestrator.backends.linux.probe import Prober, ProbeResult
 from orchestrator.backends.linux.queues import QueueSockets
@@ -262,7 +262,9 @@ class LinuxBackend:
                 self.queues.repair(name)
         self.listener_identity = identity
         self.session = new
-        self.listener.start(identity, new.listener.processes, new.listener.open_files)
+        self.listener.start(
+            identity, listener_processes(new.listener.processes), new.listener.open_files
+        )
         self._push(report)
 
     def _listener_identity(self, session: Session) -> Identity:
@@ -794,6 +796,7 @@ class LinuxBackend:
             }
             for name, runner in sorted(self.supervisor.pools.items())
         }
+        stats = self.listener.stats()
         listener = {
             "pid": min(self.listener.processes, default=None),
             "pids": sorted(self.listener.processes),
@@ -801,7 +804,9 @@ class LinuxBackend:
             "user": self.listener_identity.user if self.listener_identity else None,
             "addresses": sorted(f"{e.host}:{e.port}" for e in self.listener.sockets),
             "restarts": self.listener.restarts,
-            "stats": self.listener.stats(),
+            # The hot path the processes run (compiled or python), as they report it.
+            "core": next((str(p["core"]) for p in stats if p.get("core")), None),
+            "stats": stats,
         }
         queues = []
         for name, spec in sorted(self.queue_specs.items()):

@@ -60,6 +60,19 @@ class Endpoint:
         return f"{self.scheme}://{self.host}:{self.port}"
 
 
+#: ``processes: auto`` runs one listener per usable CPU, at most this many.
+AUTO_PROCESSES_MAX = 16
+
+
+def listener_processes(setting: int | str) -> int:
+    """How many listener processes a ``session.listener.processes`` value asks for on this host:
+    the number itself, or for ``auto`` one per CPU this process may run on (its affinity, so a
+    container's or a cgroup's CPU set counts), at most ``AUTO_PROCESSES_MAX``."""
+    if setting != "auto":
+        return int(setting)
+    return max(1, min(AUTO_PROCESSES_MAX, len(os.sched_getaffinity(0))))
+
+
 class ListenerManager:
     """Keeps ``processes`` listener processes running with the current config."""
 
@@ -184,12 +197,13 @@ class ListenerManager:
         self._cgroup_seq += 1
         cgroup = self.cgroups.create(f"listener/i{self._cgroup_seq}")
         # ORCH_LISTENER_PROFILE=DIR makes each listener write a cProfile of itself there (benchmarks).
-        # The profiler switch, and the choice of the listener's hot path (core.ENV_DISABLE), pass
+        # The profiler switch and the hot-path switches (which core, or none: a diagnostic) pass
         # from the controller's environment to the listener's; nothing else does.
         extra = {
             k: v
             for k, v in os.environ.items()
-            if k in ("ORCH_LISTENER_PROFILE", "ORCHESTRATOR_NO_EXTENSIONS")
+            if k
+            in ("ORCH_LISTENER_PROFILE", "ORCHESTRATOR_NO_EXTENSIONS", "ORCH_LISTENER_NO_FASTPATH")
         }
         env = worker_environment(self.identity, extra)
         spec = ProcessSpec(

@@ -6,6 +6,7 @@ an ordinary user, everything runs as that user. Every wait is bounded.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -97,6 +98,30 @@ def test_status_never_lists_a_worker_the_log_says_has_exited(world_dir: str, nam
             "the exit to be logged",
         )
         assert victim not in {w["pid"] for w in ctl.workers()}
+
+
+@pytest.mark.parametrize("core", ["compiled", "python"])
+def test_status_says_which_listener_core_runs(world_dir: str, names: Names, core: str) -> None:
+    """The listener reports its hot path; ORCHESTRATOR_NO_EXTENSIONS=1 given to the controller
+    reaches the listener and selects the pure-Python twin."""
+    if (
+        core == "compiled"
+        and importlib.util.find_spec("orchestrator.backends.linux.listener._fast") is None
+    ):
+        pytest.skip("the compiled listener core is not built here")
+    port = free_port()
+    env = {"ORCHESTRATOR_NO_EXTENSIONS": "1" if core == "python" else ""}
+    with running_controller(
+        world_dir, quickstart_manifest(port, names), port=port, env_extra=env
+    ) as ctl:
+        assert 200 == ctl.get("/hello/").status
+
+        def reported() -> object:
+            listener = ctl.state().get("listener")
+            return listener.get("core") if isinstance(listener, dict) else None
+
+        wait_until(reported, 10, "the listener to report its core")
+        assert core == reported()
 
 
 def test_a_pool_that_crashes_at_boot_is_stopped_and_answers_503(

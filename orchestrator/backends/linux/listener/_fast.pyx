@@ -514,8 +514,7 @@ cdef class UpstreamPool:
 
     def connect(self):
         """Open a new connection to the queue without blocking (see ``fast.UpstreamPool``)."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.setblocking(False)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         try:
             sock.connect(self.path)
         except BaseException:
@@ -541,10 +540,12 @@ cdef class Upstream:
     cdef public Py_ssize_t received
     cdef public object pending
     cdef public bytes fast_buf
+    cdef public object sock
     cdef object _write
 
-    def __init__(self, UpstreamPool pool):
+    def __init__(self, UpstreamPool pool, sock=None):
         self.pool = pool
+        self.sock = sock
         self.transport = None
         self.client = None
         self.parser = None
@@ -557,6 +558,7 @@ cdef class Upstream:
 
     def connection_made(self, transport):
         self.transport = transport
+        self.sock = None
         self._write = transport.write
         transport.set_write_buffer_limits(high=HIGH_WATER)
         pending, self.pending = self.pending, None
@@ -596,14 +598,23 @@ cdef class Upstream:
 
     cpdef write(self, bytes data):
         """Send request bytes (kept until the connection is made)."""
+        cdef Py_ssize_t sent
         if self.closed:
             return
-        if self._write is None:
-            if self.pending is None:
-                self.pending = []
-            self.pending.append(data)
-        else:
+        if self._write is not None:
             self._write(data)
+            return
+        if self.pending is None:
+            if self.sock is not None:
+                try:
+                    sent = self.sock.send(data)
+                except OSError:
+                    sent = 0
+                if sent == PyBytes_GET_SIZE(data):
+                    return
+                data = data[sent:]
+            self.pending = []
+        self.pending.append(data)
 
     cpdef close(self):
         """Close (without reuse)."""
@@ -669,7 +680,7 @@ cdef class FastClient:
         self.started = 0.0
         self.upstream_started = 0.0
         self.closing = False
-        self.fast_ok = scheme == "http"
+        self.fast_ok = scheme == "http" and app.fast_enabled
         self.cache = None
         self.fast_conn = None
         self.fast_bytes = EMPTY

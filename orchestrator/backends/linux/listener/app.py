@@ -33,6 +33,8 @@ from orchestrator.backends.linux.listener.proxy import ClientConnection
 from orchestrator.backends.linux.listener.stats import Stats
 from orchestrator.routing.table import RouteTable
 
+#: Set (to anything but 0) to send every request through the general path: a diagnostic switch.
+NO_FASTPATH = "ORCH_LISTENER_NO_FASTPATH"
 SWEEP_S = 1.0
 STATS_S = 1.0
 DRAIN_LIMIT_S = 30.0
@@ -72,6 +74,8 @@ class ListenerApp:
         self.done = loop.create_future()
         self.pid = os.getpid()
         self.route_caches: dict[tuple[str, str, int], RouteCache] = {}
+        # A diagnostic switch: every request through the general path, to compare the two.
+        self.fast_enabled = os.environ.get(NO_FASTPATH, "") in ("", "0")
         self._fast_limits(self.config.settings)
 
     def _fast_limits(self, settings: Settings) -> None:

@@ -30,6 +30,7 @@ library but ``uvloop``'s transports, which it only calls.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import json
 import re
@@ -100,19 +101,23 @@ _RESPONSE_KINDS: Final = {
 _BODY_METHODS: Final = frozenset({b"POST", b"PUT", b"PATCH"})
 IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 
-# The strict subsets the fast path recognises. A request line: a method llhttp and the policy both
-# know, an origin-form target of RFC 3986 path and query characters (anything else, even if the
-# policy allows it, is the general path's to judge), HTTP/1.1 or HTTP/1.0.
-_REQUEST_LINE: Final = re.compile(
-    rb"(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|TRACE) (/[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*) HTTP/1\.([01])"
-)
-# A status line: HTTP/1.x, a final status that has a body (200-599 but 204 and 304), a reason of
-# visible ASCII, spaces and tabs.
-_STATUS_LINE: Final = re.compile(rb"HTTP/1\.([01]) ([2-5][0-9][0-9]) ([\t -~]*)")
-# Field lines, each with its CRLF: a token, a colon, then HTAB or visible ASCII and spaces only (no
-# obs-text, no control character, no bare CR or LF).
+# The strict subsets the fast path recognises, each a whole head up to its empty line. Field lines
+# (each with its CRLF): a token, a colon, then HTAB or visible ASCII and spaces only (no obs-text,
+# no control character, no bare CR or LF).
 _TCHAR: Final = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
-_FIELD_LINES: Final = re.compile(rb"(?:" + _TCHAR + rb"+:[\t -~]*\r\n)*")
+_FIELD_LINES: Final = rb"((?:" + _TCHAR + rb"+:[\t -~]*\r\n)*)\r\n"
+# A request: a method llhttp and the policy both know, an origin-form target of RFC 3986 path and
+# query characters (anything else, even if the policy allows it, is the general path's to judge),
+# HTTP/1.1 or HTTP/1.0, then the field lines.
+_REQUEST_HEAD: Final = re.compile(
+    rb"(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|TRACE) (/[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*) "
+    rb"HTTP/1\.([01])\r\n" + _FIELD_LINES
+)
+# A response: HTTP/1.x, a final status that has a body (200-599 but 204 and 304), a reason of
+# visible ASCII, spaces and tabs, then the field lines.
+_RESPONSE_HEAD: Final = re.compile(
+    rb"HTTP/1\.([01]) ([2-5][0-9][0-9]) ([\t -~]*)\r\n" + _FIELD_LINES
+)
 # One field: its name and its value without surrounding spaces and tabs.
 _FIELD: Final = re.compile(rb"(" + _TCHAR + rb"+):[ \t]*([\t -~]*?)[ \t]*\r\n")
 
@@ -133,6 +138,107 @@ def _connection_options(value: bytes) -> int:
     return bits
 
 
+# A head's verdict depends on its bytes alone, and clients and workers repeat theirs (the same
+# request from a keep-alive client, the same response head from a worker), so the verdicts of the
+# last few hundred heads are remembered: the common exchange then costs a dictionary lookup.
+
+
+@functools.lru_cache(maxsize=256)
+def request_head(head: bytes) -> tuple[bytes, bytes, bytes, int, int, bool, bytes, int] | None:
+    """What the fast path needs from a complete request head (through its empty line), or None
+    when the general path must judge it.
+
+    Returns:
+        (method, raw target, Host value, Content-Length or -1, Connection options (bits: 1 close,
+        2 keep-alive), HTTP/1.0?, the fields to forward (lower-case names, values without OWS,
+        each line with its CRLF), number of field lines).
+    """
+    line = _REQUEST_HEAD.fullmatch(head)
+    if line is None:
+        return None
+    fields = _FIELD.findall(head, line.start(4), line.end(4))
+    forwarded: list[bytes] = []
+    host: bytes | None = None
+    length = -1
+    options = 0
+    for name, value in fields:
+        lname = name.lower()
+        kind = _REQUEST_KINDS.get(lname)
+        if kind is None:
+            forwarded += (lname, b": ", value, b"\r\n")
+        elif kind == _HOST:
+            if host is not None:
+                return None  # more than one Host: a 400 to come
+            host = value
+        elif kind == _LENGTH:
+            if length >= 0 or not value.isdigit() or len(value) > 19:
+                return None  # a duplicate or invalid Content-Length: a 400 to come
+            length = int(value)
+        elif kind == _CONNECTION:
+            bits = _connection_options(value)
+            if bits < 0:
+                return None
+            options |= bits
+        elif kind == _DECLINE_FIELD:
+            return None
+    if host is None:
+        return None  # HTTP/1.1 without Host is a 400; HTTP/1.0 without it needs the local address
+    return (
+        line.group(1),
+        line.group(2),
+        host,
+        length,
+        options,
+        line.group(3) == b"0",
+        b"".join(forwarded),
+        len(fields),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def response_head(head: bytes) -> tuple[int, bytes, int, bool] | None:
+    """What the fast path needs from a complete response head (through its empty line), or None
+    when the general path must relay the response.
+
+    Returns:
+        (status, the client's head up to its Content-Length line: status line and forwarded fields
+        as the general path writes them, Content-Length, whether the worker keeps the connection).
+    """
+    line = _RESPONSE_HEAD.fullmatch(head)
+    if line is None:
+        return None
+    code = line.group(2)
+    if code == b"204" or code == b"304":
+        return None
+    fields = _FIELD.findall(head, line.start(4), line.end(4))
+    if len(fields) > FAST_MAX_FIELDS:
+        return None
+    parts = [b"HTTP/1.1 ", code, b" ", line.group(3), b"\r\n"]
+    length = -1
+    options = 0
+    for name, value in fields:
+        lname = name.lower()
+        kind = _RESPONSE_KINDS.get(lname)
+        if kind is None:
+            parts += (lname, b": ", value, b"\r\n")
+        elif kind == _LENGTH:
+            if length >= 0 or not value.isdigit() or len(value) > 19:
+                return None
+            length = int(value)
+        elif kind == _CONNECTION:
+            bits = _connection_options(value)
+            if bits < 0:
+                return None
+            options |= bits
+        elif kind == _DECLINE_FIELD:
+            return None
+    if length < 0 or length > FAST_RESPONSE_MAX:
+        return None  # a body until the close (or none), or too long to hold: streamed
+    worker_keeps = (options == 2) if line.group(1) == b"0" else not options & 1
+    parts.append(b"content-length: %d\r\n" % length)
+    return int(code), b"".join(parts), length, worker_keeps
+
+
 _escape = json.encoder.encode_basestring  # JSON string escaping, in C
 
 
@@ -141,13 +247,27 @@ def format_access(record: tuple[Any, ...], wall_offset: float, pid: int) -> str:
     target, status, bytes sent, duration ms, queue, URL group, upstream ms); ``wall_offset`` turns
     the monotonic time into wall-clock time."""
     now, client, host, method, target, status, sent, duration_ms, queue, group, upstream_ms = record
-    return (
-        f'{{"event":"access","ts":{now + wall_offset:.3f},"pid":{pid},'
-        f'"client":{_escape(client)},"host":{_escape(host.decode("latin-1"))},'
-        f'"method":{_escape(method.decode("latin-1"))},"target":{_escape(target.decode("latin-1"))},'
-        f'"status":{status},"bytes":{sent},"duration_ms":{duration_ms:.3f},'
-        f'"queue":{_escape(queue)},"group":{_escape(group)},"upstream_ms":{upstream_ms:.3f}}}'
+    return _ACCESS_LINE % (
+        now + wall_offset,
+        pid,
+        _escape(client),
+        _escape(host.decode("latin-1")),
+        _escape(method.decode("latin-1")),
+        _escape(target.decode("latin-1")),
+        status,
+        sent,
+        duration_ms,
+        _escape(queue),
+        _escape(group),
+        upstream_ms,
     )
+
+
+# One printf-style template: a single call formats the whole line (%.3f is f"{x:.3f}").
+_ACCESS_LINE: Final = (
+    '{"event":"access","ts":%.3f,"pid":%d,"client":%s,"host":%s,"method":%s,"target":%s,'
+    '"status":%d,"bytes":%d,"duration_ms":%.3f,"queue":%s,"group":%s,"upstream_ms":%.3f}'
+)
 
 
 def format_log(records: list[Any], wall_offset: float, pid: int) -> str:
@@ -174,13 +294,9 @@ class QueueStats:
 
     def finished(self, status: int, duration_ms: float, upstream_ms: float) -> None:
         """Count a completed request."""
-        self._status[min(status // 100, 9)] += 1
-        for i, bound in enumerate(LATENCY_BUCKETS_MS):
-            if duration_ms <= bound:
-                self.latency[i] += 1
-                break
-        else:
-            self.latency[-1] += 1
+        self._status[status // 100 if status < 900 else 9] += 1
+        # The first bucket whose bound is at least the duration; the last one holds the rest.
+        self.latency[bisect.bisect_left(LATENCY_BUCKETS_MS, duration_ms)] += 1
         self.upstream_ms_total += upstream_ms
 
     @property
@@ -302,8 +418,7 @@ class UpstreamPool:
             BlockingIOError: the queue's backlog is full (http.sys: QueueFull).
             OSError: the queue socket is gone or refuses.
         """
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.setblocking(False)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         try:
             sock.connect(self.path)
         except BaseException:
@@ -320,9 +435,11 @@ class UpstreamPool:
 class Upstream(asyncio.Protocol):
     """One connection to a queue socket (a worker accepted it), as an asyncio protocol.
 
-    Bytes written before the transport exists wait in ``pending``. What the worker sends goes to
-    the client connection it serves (``client.upstream_data``); bytes on an idle connection mean the
-    worker misbehaves, and close it.
+    A new connection's transport comes a loop iteration or two after the connect; bytes written
+    meanwhile go straight into the connected socket (``sock``), so a worker that accepts at once
+    finds the request waiting instead of idling until the transport exists; what the socket does
+    not take waits in ``pending``. What the worker sends goes to the client connection it serves
+    (``client.upstream_data``); bytes on an idle connection mean the worker misbehaves, and close it.
     """
 
     __slots__ = (
@@ -334,11 +451,13 @@ class Upstream(asyncio.Protocol):
         "pool",
         "received",
         "reused",
+        "sock",
         "transport",
     )
 
-    def __init__(self, pool: UpstreamPool) -> None:
+    def __init__(self, pool: UpstreamPool, sock: socket.socket | None = None) -> None:
         self.pool = pool
+        self.sock = sock  # until the transport takes it over
         self.transport: Any = None
         self.client: Any = None
         self.parser: Any = None  # the general path's ResponseParser, made when first needed
@@ -350,6 +469,7 @@ class Upstream(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
+        self.sock = None
         transport.set_write_buffer_limits(high=HIGH_WATER)  # type: ignore[attr-defined]
         pending, self.pending = self.pending, None
         if pending and not self.closed:
@@ -387,12 +507,21 @@ class Upstream(asyncio.Protocol):
         """Send request bytes (kept until the connection is made)."""
         if self.closed:
             return
-        if self.transport is None:
-            if self.pending is None:
-                self.pending = []
-            self.pending.append(data)
-        else:
+        if self.transport is not None:
             self.transport.write(data)
+            return
+        if self.pending is None:
+            sock = self.sock
+            if sock is not None:
+                try:
+                    sent = sock.send(data)
+                except OSError:
+                    sent = 0  # full, or broken: the transport reports what is wrong
+                if sent == len(data):
+                    return
+                data = data[sent:]
+            self.pending = []
+        self.pending.append(data)
 
     def close(self) -> None:
         """Close (without reuse)."""
@@ -462,8 +591,9 @@ class FastClient(asyncio.Protocol):
         self.started = 0.0
         self.upstream_started = 0.0
         self.closing = False
-        # Plain HTTP only: TLS connections take the general path.
-        self.fast_ok = scheme == "http"
+        # Plain HTTP only: TLS connections take the general path (as does everything when the
+        # app was told to run without the fast path).
+        self.fast_ok = scheme == "http" and app.fast_enabled
         self.cache: RouteCache | None = None
         self.fast_conn: Upstream | None = None  # the upstream of a fast exchange in flight
         self.fast_bytes = b""  # that request's bytes (head and body), as the client sent them
@@ -489,44 +619,15 @@ class FastClient(asyncio.Protocol):
         """Forward ``data`` if it is one complete common request; False (having done nothing) if
         the general path must judge it."""
         app = self.app
-        end = data.find(b"\r\n\r\n")
-        if end < 0 or end + 4 > app.fast_head_max:
+        head_end = data.find(b"\r\n\r\n") + 4
+        if head_end < 4 or head_end > app.fast_head_max:
             return False
-        line_end = data.find(b"\r\n")
-        line = _REQUEST_LINE.fullmatch(data, 0, line_end)
-        if line is None or _FIELD_LINES.fullmatch(data, line_end + 2, end + 2) is None:
+        parsed = request_head(data if head_end == len(data) else data[:head_end])
+        if parsed is None or app.draining:
             return False
-        fields = _FIELD.findall(data, line_end + 2, end + 2)
-        if len(fields) > app.fast_max_fields:
+        method, target, host, length, options, http10, fields, nfields = parsed
+        if nfields > app.fast_max_fields:
             return False
-        method = line.group(1)
-        parts = [method, b""]  # the second item becomes the route's prefix
-        host: bytes | None = None
-        length_value: bytes | None = None
-        options = 0
-        for name, value in fields:
-            lname = name.lower()
-            kind = _REQUEST_KINDS.get(lname)
-            if kind is None:
-                parts += (lname, b": ", value, b"\r\n")
-            elif kind == _HOST:
-                if host is not None:
-                    return False  # more than one Host: a 400 to come
-                host = value
-            elif kind == _LENGTH:
-                if length_value is not None or not value.isdigit() or len(value) > 19:
-                    return False
-                length_value = value
-            elif kind == _CONNECTION:
-                bits = _connection_options(value)
-                if bits < 0:
-                    return False
-                options |= bits
-            elif kind == _DECLINE_FIELD:
-                return False
-        if host is None or app.draining:
-            return False
-        target = line.group(2)
         cache = self.cache
         if cache is None or not cache.valid:
             cache = self.cache = app.route_cache(self.scheme, self.local_ip, self.local_port)
@@ -539,9 +640,8 @@ class FastClient(asyncio.Protocol):
         entry: RouteEntry = found
         if entry.limit >= 0 and entry.gstats.inflight >= entry.limit:
             return False  # the URL group's connection limit: a 503 to come
-        head_end = end + 4
-        if length_value is not None:
-            length = int(length_value)
+        parts = [method, entry.prefix, fields]
+        if length >= 0:
             if length > BUFFERED_BODY or length > app.max_body_bytes:
                 return False
             if len(data) != head_end + length:
@@ -552,7 +652,6 @@ class FastClient(asyncio.Protocol):
                 return False
             if method in _BODY_METHODS:
                 parts.append(b"content-length: 0\r\n")
-        http10 = line.group(3) == b"0"
         keep_alive = (options == 2) if http10 else not options & 1
         # The upstream connection: a pooled one, or a new one (its head waits for the transport).
         pool = entry.pool
@@ -586,7 +685,6 @@ class FastClient(asyncio.Protocol):
                 + b'"\r\n\r\n'
             )
             self.tail_entry = entry
-        parts[1] = entry.prefix
         parts.append(self.tail)
         if head_end < len(data):
             parts.append(data[head_end:])
@@ -636,65 +734,29 @@ class FastClient(asyncio.Protocol):
     def _fast_response(self, conn: Upstream, buf: bytes) -> int:
         """Relay ``buf`` to the client if it is one complete common response (``_DONE``);
         ``_MORE`` if it may become one; ``_DECLINE`` if the general path must relay it."""
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
+        head_end = buf.find(b"\r\n\r\n") + 4
+        if head_end < 4:
             return _MORE if len(buf) < FAST_RESPONSE_HEAD_MAX else _DECLINE
-        if end + 4 > FAST_RESPONSE_HEAD_MAX or self.fast_method == b"HEAD":
+        if head_end > FAST_RESPONSE_HEAD_MAX or self.fast_method == b"HEAD":
             return _DECLINE
-        line_end = buf.find(b"\r\n")
-        line = _STATUS_LINE.fullmatch(buf, 0, line_end)
-        if line is None or _FIELD_LINES.fullmatch(buf, line_end + 2, end + 2) is None:
+        parsed = response_head(buf if head_end == len(buf) else buf[:head_end])
+        if parsed is None:
             return _DECLINE
-        code = line.group(2)
-        if code == b"204" or code == b"304":
-            return _DECLINE
-        fields = _FIELD.findall(buf, line_end + 2, end + 2)
-        if len(fields) > FAST_MAX_FIELDS:
-            return _DECLINE
-        parts = [b"HTTP/1.1 ", code, b" ", line.group(3), b"\r\n"]
-        length_value: bytes | None = None
-        options = 0
-        for name, value in fields:
-            lname = name.lower()
-            kind = _RESPONSE_KINDS.get(lname)
-            if kind is None:
-                parts += (lname, b": ", value, b"\r\n")
-            elif kind == _LENGTH:
-                if length_value is not None or not value.isdigit() or len(value) > 19:
-                    return _DECLINE
-                length_value = value
-            elif kind == _CONNECTION:
-                bits = _connection_options(value)
-                if bits < 0:
-                    return _DECLINE
-                options |= bits
-            elif kind == _DECLINE_FIELD:
-                return _DECLINE
-        if length_value is None:
-            return _DECLINE  # a body delimited by the close (or none): the general path's
-        length = int(length_value)
-        if length > FAST_RESPONSE_MAX:
-            return _DECLINE  # too long to hold: the general path streams it
-        head_end = end + 4
+        status, head, length, worker_keeps = parsed
         have = len(buf) - head_end
         if have < length:
             return _MORE
         if have > length:
             return _DECLINE  # bytes after the response: the general path refuses them
-        worker_keeps = (options == 2) if line.group(1) == b"0" else not options & 1
         app = self.app
         keep_alive = self.keep_alive and not app.draining
-        parts.append(b"content-length: %d\r\n" % length)
         if not keep_alive:
-            parts.append(b"connection: close\r\n\r\n")
+            end = b"connection: close\r\n\r\n"
         elif self.fast_http10:
-            parts.append(b"connection: keep-alive\r\n\r\n")
+            end = b"connection: keep-alive\r\n\r\n"
         else:
-            parts.append(b"\r\n")
-        if length:
-            parts.append(buf[head_end:])
-        out = b"".join(parts)
-        status = int(code)
+            end = b"\r\n"
+        out = head + end + buf[head_end:] if length else head + end
         self.status = status
         self.sent = len(out)
         transport = self.transport

@@ -383,7 +383,7 @@ class ClientConnection(FastClient):
     def new_upstream(self, pool: UpstreamPool, sock: socket.socket) -> UpstreamConnection:
         """A connection to the queue over ``sock`` (connected): its transport comes a loop
         iteration later; what is written meanwhile waits in it."""
-        conn = UpstreamConnection(pool)
+        conn = UpstreamConnection(pool, sock)
         task = asyncio.ensure_future(self.app.loop.create_unix_connection(lambda: conn, sock=sock))
         task.add_done_callback(functools.partial(self._connected, conn))
         return conn
