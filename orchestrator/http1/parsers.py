@@ -486,6 +486,17 @@ class ResponseParser(_Parser):
         )
         self._request_method = request_method
 
+    @property
+    def reusable(self) -> bool:
+        """The response completed, the worker keeps the connection, and nothing followed the
+        response: another request may go on this connection."""
+        return (
+            self._error is None
+            and not self._eof
+            and not self._buf
+            and self._machine.state is State.DONE
+        )
+
     def start_next_response(self, request_method: bytes) -> None:
         """Expect the response to the next request sent on this (kept-alive) upstream connection.
 

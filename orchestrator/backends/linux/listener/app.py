@@ -25,11 +25,12 @@ from orchestrator.backends.linux.listener.channel import Channel
 from orchestrator.backends.linux.listener.config import Config, QueueRoute, Settings, build_config
 from orchestrator.backends.linux.listener.core import (
     FAST_MAX_FIELDS,
+    Poller,
     RouteCache,
     UpstreamPool,
     format_log,
 )
-from orchestrator.backends.linux.listener.proxy import ClientConnection
+from orchestrator.backends.linux.listener.proxy import ClientConnection, UpstreamConnection
 from orchestrator.backends.linux.listener.stats import Stats
 from orchestrator.routing.table import RouteTable
 
@@ -74,6 +75,7 @@ class ListenerApp:
         self.done = loop.create_future()
         self.pid = os.getpid()
         self.route_caches: dict[tuple[str, str, int], RouteCache] = {}
+        self.poller = Poller(loop)  # every upstream connection of this process
         # A diagnostic switch: every request through the general path, to compare the two.
         self.fast_enabled = os.environ.get(NO_FASTPATH, "") in ("", "0")
         self._fast_limits(self.config.settings)
@@ -189,7 +191,9 @@ class ListenerApp:
         key = (queue.name, queue.path)
         pool = self.pools.get(key)
         if pool is None:
-            pool = self.pools[key] = UpstreamPool(queue.name, queue.path)
+            pool = self.pools[key] = UpstreamPool(
+                queue.name, queue.path, self.poller, UpstreamConnection
+            )
         return pool
 
     # -- channel -----------------------------------------------------------------------------

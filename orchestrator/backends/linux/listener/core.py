@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         IDLE,
         WAIT,
         FastClient,
+        Poller,
         QueueStats,
         RouteCache,
         RouteEntry,
@@ -69,6 +70,7 @@ else:
     IDLE = _impl.IDLE
     WAIT = _impl.WAIT
     FastClient = _impl.FastClient
+    Poller = _impl.Poller
     QueueStats = _impl.QueueStats
     RouteCache = _impl.RouteCache
     RouteEntry = _impl.RouteEntry
@@ -90,6 +92,7 @@ __all__ = [
     "REASON",
     "WAIT",
     "FastClient",
+    "Poller",
     "QueueStats",
     "RouteCache",
     "RouteEntry",

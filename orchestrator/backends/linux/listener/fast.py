@@ -34,6 +34,7 @@ import bisect
 import functools
 import json
 import re
+import select
 import socket
 import time
 from typing import TYPE_CHECKING, Any, Final
@@ -384,14 +385,62 @@ class RouteCache:
         self.entries[(host, target)] = entry
 
 
+class Poller:
+    """The listener's upstream connections, watched with one epoll set of their own.
+
+    The set itself is a single descriptor the event loop watches (``add_reader``), so opening or
+    closing a connection costs one ``epoll_ctl`` (closing a socket leaves the set by itself), where
+    the loop's own per-descriptor watchers cost six and a transport a task, futures and several
+    loop iterations: what a worker that closes every connection (gunicorn's sync worker) pays on
+    every request. Level-triggered: what a connection does not read now is reported again.
+    """
+
+    __slots__ = ("conns", "epoll")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.epoll = select.epoll()
+        self.conns: dict[int, Upstream] = {}
+        loop.add_reader(self.epoll.fileno(), self._events)
+
+    def _events(self) -> None:
+        conns = self.conns
+        for fd, events in self.epoll.poll(0, 64):
+            conn = conns.get(fd)
+            if conn is None:
+                continue  # closed while earlier events of this batch were handled
+            if events & _READABLE:
+                conn._readable()
+            if events & select.EPOLLOUT and not conn.closed:
+                conn._writable()
+
+    def watch(self, conn: Upstream, reading: bool, writing: bool) -> None:
+        """What to report for ``conn`` (its descriptor is already in the set)."""
+        mask = (select.EPOLLIN if reading else 0) | (select.EPOLLOUT if writing else 0)
+        self.epoll.modify(conn.fd, mask)
+
+    def close(self) -> None:
+        """Stop watching (the listener is exiting)."""
+        self.epoll.close()
+
+
+_READABLE: Final = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
+_UNIX_STREAM: Final = int(socket.SOCK_STREAM) | int(socket.SOCK_NONBLOCK) | int(socket.SOCK_CLOEXEC)
+
+
 class UpstreamPool:
-    """Idle keep-alive connections to one queue socket, reused (newest first) before new ones."""
+    """Idle keep-alive connections to one queue socket, reused (newest first) before new ones.
 
-    __slots__ = ("idle", "name", "path")
+    ``factory`` makes the connection objects (``proxy.UpstreamConnection``, which adds the general
+    path's response parser); ``poller`` watches their sockets.
+    """
 
-    def __init__(self, name: str, path: str) -> None:
+    __slots__ = ("factory", "idle", "name", "path", "poller")
+
+    def __init__(self, name: str, path: str, poller: Poller, factory: type[Upstream]) -> None:
         self.name = name
         self.path = path
+        self.poller = poller
+        self.factory = factory
         self.idle: list[Upstream] = []
 
     def take(self) -> Upstream | None:
@@ -411,20 +460,21 @@ class UpstreamPool:
         else:
             conn.close()
 
-    def connect(self) -> socket.socket:
-        """Open a new connection to the queue without blocking.
+    def connect(self) -> Upstream:
+        """A new connection to the queue. A Unix socket connects at once or not at all, so the
+        connection is ready to take a request when this returns.
 
         Raises:
             BlockingIOError: the queue's backlog is full (http.sys: QueueFull).
             OSError: the queue socket is gone or refuses.
         """
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        sock = socket.socket(socket.AF_UNIX, _UNIX_STREAM)
         try:
             sock.connect(self.path)
         except BaseException:
             sock.close()
             raise
-        return sock
+        return self.factory(self, sock)
 
     def close(self) -> None:
         """Close every idle connection."""
@@ -432,50 +482,66 @@ class UpstreamPool:
             self.idle.pop().close()
 
 
-class Upstream(asyncio.Protocol):
-    """One connection to a queue socket (a worker accepted it), as an asyncio protocol.
+class Upstream:
+    """One connection to a queue socket (a worker accepted it), on its non-blocking socket.
 
-    A new connection's transport comes a loop iteration or two after the connect; bytes written
-    meanwhile go straight into the connected socket (``sock``), so a worker that accepts at once
-    finds the request waiting instead of idling until the transport exists; what the socket does
-    not take waits in ``pending``. What the worker sends goes to the client connection it serves
-    (``client.upstream_data``); bytes on an idle connection mean the worker misbehaves, and close it.
+    Watched by the process's ``Poller``, not an asyncio transport (see there). A write goes straight
+    to ``send``; what the socket does not take waits until it can (above ``HIGH_WATER`` the client
+    connection stops reading until this drains to a quarter of that). What the worker sends goes to
+    the client connection it serves (``client.upstream_data``), its EOF to ``upstream_eof`` and
+    then, as for a reset, to ``upstream_lost``; bytes on an idle connection mean the worker
+    misbehaves, and close it. Whoever closes a connection itself (``close``) is not told about it.
     """
 
     __slots__ = (
         "client",
         "closed",
         "fast_buf",
+        "fd",
         "parser",
-        "pending",
+        "paused_client",
+        "poller",
         "pool",
+        "reading",
         "received",
         "reused",
         "sock",
-        "transport",
+        "wbuf",
+        "wsize",
     )
 
-    def __init__(self, pool: UpstreamPool, sock: socket.socket | None = None) -> None:
+    def __init__(self, pool: UpstreamPool, sock: socket.socket) -> None:
         self.pool = pool
-        self.sock = sock  # until the transport takes it over
-        self.transport: Any = None
+        self.poller = pool.poller
+        self.sock = sock
+        self.fd = sock.fileno()
         self.client: Any = None
         self.parser: Any = None  # the general path's ResponseParser, made when first needed
         self.closed = False
         self.reused = False
         self.received = 0
-        self.pending: list[bytes] | None = None
         self.fast_buf = b""  # a response the fast path holds until it is complete
+        self.wbuf: list[bytes] = []  # what the socket did not take yet
+        self.wsize = 0
+        self.paused_client = False
+        self.reading = True
+        self.poller.conns[self.fd] = self
+        self.poller.epoll.register(self.fd, select.EPOLLIN)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        self.sock = None
-        transport.set_write_buffer_limits(high=HIGH_WATER)  # type: ignore[attr-defined]
-        pending, self.pending = self.pending, None
-        if pending and not self.closed:
-            transport.write(b"".join(pending))  # type: ignore[attr-defined]
-
-    def data_received(self, data: bytes) -> None:
+    def _readable(self) -> None:
+        try:
+            data = self.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        if not data:
+            client = self.client
+            if client is not None:
+                client.upstream_eof(self)
+            self._lost(None)
+            return
         self.received += len(data)
         client = self.client
         if client is None:
@@ -483,52 +549,95 @@ class Upstream(asyncio.Protocol):
             return
         client.upstream_data(self, data)
 
-    def eof_received(self) -> bool | None:
-        client = self.client
-        if client is not None:
-            client.upstream_eof(self)
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+    def _lost(self, exc: Exception | None) -> None:
+        """The worker closed or reset the connection (unless we closed it ourselves meanwhile)."""
+        if self.closed:
+            return
+        self._shut()
         client = self.client
         if client is not None:
             client.upstream_lost(self)
 
-    def pause_writing(self) -> None:
-        if self.client is not None:
-            self.client.pause_client_reading()
-
-    def resume_writing(self) -> None:
-        if self.client is not None:
-            self.client.resume_client_reading()
-
     def write(self, data: bytes) -> None:
-        """Send request bytes (kept until the connection is made)."""
+        """Send request bytes; what the socket does not take is sent when it can."""
         if self.closed:
             return
-        if self.transport is not None:
-            self.transport.write(data)
-            return
-        if self.pending is None:
-            sock = self.sock
-            if sock is not None:
-                try:
-                    sent = sock.send(data)
-                except OSError:
-                    sent = 0  # full, or broken: the transport reports what is wrong
-                if sent == len(data):
-                    return
-                data = data[sent:]
-            self.pending = []
-        self.pending.append(data)
+        if self.wbuf:
+            self.wbuf.append(data)
+            self.wsize += len(data)
+        else:
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                # Told on the next loop iteration: the caller is in the middle of a decision.
+                self._shut()
+                asyncio.get_running_loop().call_soon(self._told_lost, exc)
+                return
+            if sent == len(data):
+                return
+            rest = data[sent:]
+            self.wbuf.append(rest)
+            self.wsize = len(rest)
+            self.poller.watch(self, self.reading, True)
+        if self.wsize > HIGH_WATER and not self.paused_client and self.client is not None:
+            self.paused_client = True
+            self.client.pause_client_reading()
 
-    def close(self) -> None:
-        """Close (without reuse)."""
+    def _writable(self) -> None:
+        if not self.wbuf:
+            return
+        data = self.wbuf[0] if len(self.wbuf) == 1 else b"".join(self.wbuf)
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        if sent == len(data):
+            self.wbuf = []
+            self.wsize = 0
+            self.poller.watch(self, self.reading, False)
+        else:
+            self.wbuf = [data[sent:]]
+            self.wsize = len(data) - sent
+        if self.paused_client and self.wsize <= HIGH_WATER // 4:
+            self.paused_client = False
+            if self.client is not None:
+                self.client.resume_client_reading()
+
+    def _told_lost(self, exc: Exception) -> None:
+        client = self.client
+        if client is not None:
+            client.upstream_lost(self)
+
+    def pause_reading(self) -> None:
+        """Stop reading the worker's bytes (the client is slow to take them)."""
+        if self.reading and not self.closed:
+            self.reading = False
+            self.poller.watch(self, False, bool(self.wbuf))
+
+    def resume_reading(self) -> None:
+        """Read the worker's bytes again."""
+        if not self.reading and not self.closed:
+            self.reading = True
+            self.poller.watch(self, True, bool(self.wbuf))
+
+    def _shut(self) -> None:
         self.closed = True
         self.fast_buf = b""
-        if self.transport is not None:
-            self.transport.close()
+        self.wbuf = []
+        # Closing the socket takes it out of the epoll set.
+        if self.poller.conns.get(self.fd) is self:
+            del self.poller.conns[self.fd]
+        self.sock.close()
+
+    def close(self) -> None:
+        """Close (without reuse, and without telling the client)."""
+        if not self.closed:
+            self._shut()
 
 
 class FastClient(asyncio.Protocol):
@@ -653,15 +762,14 @@ class FastClient(asyncio.Protocol):
             if method in _BODY_METHODS:
                 parts.append(b"content-length: 0\r\n")
         keep_alive = (options == 2) if http10 else not options & 1
-        # The upstream connection: a pooled one, or a new one (its head waits for the transport).
+        # The upstream connection: a pooled one, or a new one.
         pool = entry.pool
         conn = pool.take()
         if conn is None:
             try:
-                sock = pool.connect()
+                conn = pool.connect()
             except OSError:
                 return False  # a full or missing queue: the general path answers 503
-            conn = self.new_upstream(pool, sock)
         else:
             conn.reused = True
         # Nothing can decline from here on.
@@ -821,9 +929,6 @@ class FastClient(asyncio.Protocol):
         raise NotImplementedError
 
     def route_miss(self, host: bytes, target: bytes) -> RouteEntry | None:
-        raise NotImplementedError
-
-    def new_upstream(self, pool: UpstreamPool, sock: socket.socket) -> Upstream:
         raise NotImplementedError
 
     def _close(self) -> None:

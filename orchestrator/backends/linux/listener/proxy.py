@@ -34,7 +34,6 @@ from orchestrator.backends.linux.listener.core import (
     FastClient,
     RouteEntry,
     Upstream,
-    UpstreamPool,
 )
 from orchestrator.http1 import (
     CONTINUE,
@@ -49,7 +48,6 @@ from orchestrator.http1 import (
     RequestParser,
     Response,
     ResponseParser,
-    State,
     write_chunk,
     write_error_response,
     write_last_chunk,
@@ -112,9 +110,11 @@ class UpstreamConnection(Upstream):
 
     @property
     def reusable(self) -> bool:
-        """The last response completed and the worker keeps the connection open (an exchange the
-        fast path completed leaves the general parser as it was)."""
-        return not self.closed and (self.parser is None or self.parser.state is State.DONE)
+        """The last response completed, the worker keeps the connection open and sent nothing
+        after the response (an exchange the fast path completed leaves the general parser as it
+        was). A connection with bytes after its response is never pooled: they would be taken
+        as the next client's response (response splitting), or break the next exchange."""
+        return not self.closed and (self.parser is None or self.parser.reusable)
 
 
 class ClientConnection(FastClient):
@@ -241,12 +241,12 @@ class ClientConnection(FastClient):
         self._release_queue()
 
     def pause_writing(self) -> None:
-        if self.upstream is not None and self.upstream.transport is not None:
-            self.upstream.transport.pause_reading()
+        if self.upstream is not None:
+            self.upstream.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.upstream is not None and self.upstream.transport is not None:
-            self.upstream.transport.resume_reading()
+        if self.upstream is not None:
+            self.upstream.resume_reading()
 
     def pause_client_reading(self) -> None:
         """The upstream is slow to take the body: stop reading from the client."""
@@ -380,14 +380,6 @@ class ClientConnection(FastClient):
             app.stats.group(route.group),
         )
 
-    def new_upstream(self, pool: UpstreamPool, sock: socket.socket) -> UpstreamConnection:
-        """A connection to the queue over ``sock`` (connected): its transport comes a loop
-        iteration later; what is written meanwhile waits in it."""
-        conn = UpstreamConnection(pool, sock)
-        task = asyncio.ensure_future(self.app.loop.create_unix_connection(lambda: conn, sock=sock))
-        task.add_done_callback(functools.partial(self._connected, conn))
-        return conn
-
     def materialise(self) -> bool:
         """Turn the fast exchange in flight into this path's state, as if this path had handled
         the request from its first byte: the request went upstream, nothing reached the client.
@@ -493,7 +485,7 @@ class ClientConnection(FastClient):
         if conn is not None:
             conn.close()
         try:
-            sock = pool.connect()
+            conn = cast("UpstreamConnection", pool.connect())
         except BlockingIOError:
             self._refuse(queue, "QueueFull")
             return False
@@ -501,23 +493,9 @@ class ClientConnection(FastClient):
             self.app.log("upstream_unavailable", queue=queue.name, error=exc.strerror or str(exc))
             self._refuse(queue, "AppOffline" if exc.errno == errno.ECONNREFUSED else "N/A")
             return False
-        conn = self.new_upstream(pool, sock)
         conn.begin(self, self.request.method)
         self.upstream = conn
         return True
-
-    def _connected(
-        self,
-        conn: UpstreamConnection,
-        task: asyncio.Future[tuple[asyncio.Transport, UpstreamConnection]],
-    ) -> None:
-        if not task.cancelled() and task.exception() is None:
-            return  # what waited in the connection was written when its transport came
-        conn.closed = True
-        if conn is self.fast_conn and not self.materialise():
-            return
-        if conn is self.upstream:
-            self._upstream_failed("cannot connect to the queue")
 
     def _send_upstream(self, data: bytes) -> None:
         if not self.upstream_started:
@@ -740,6 +718,9 @@ class ClientConnection(FastClient):
         self.request = None
         self.route = None
         self.retry_bytes = None
+        # No response is under way any more: a client EOF met next closes the connection at once
+        # (it waited for the idle timer when the EOF came while the response was on its way).
+        self.response_started = False
         if not self.keep_alive or self.app.draining:
             self._close()
             return
