@@ -3,10 +3,14 @@
 URL groups: /echo/ and /admin/ served by the echo app (each remembers the paths it saw), /bad/
 served by a worker that answers with broken framing, /tiny/ on a queue of length 1, and three
 disabled queues under /shut/ (one per 503 verbosity). Small timers make the timeout tests quick.
+
+Every site runs once per listener core (``core_env``): the compiled ``_fast`` module and its
+pure-Python twin ``fast``, so each test in this directory checks both.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -101,8 +105,21 @@ ECHO_POOL = """workers:
 """
 
 
-def catch_all_manifest(port: int, listener_user: str | None) -> str:
-    """Every host and path on the port goes to one echo pool (for replaying a request corpus)."""
+# The raw echo worker (tests/support/apps/rawecho.py) on the queue named echo: it answers with the
+# bytes it received, in a response shape the query's r= chooses.
+RAWECHO_POOL = """workers:
+  echo:
+    queue: echo
+    command: [python, rawecho.py]
+    cwd: apps
+    startupTimeLimit: 30s
+    shutdownTimeLimit: 5s
+"""
+
+
+def catch_all_manifest(port: int, listener_user: str | None, workers: str = ECHO_POOL) -> str:
+    """Every host and path on the port goes to one pool serving the queue named echo (for replaying
+    a request corpus); ``workers`` is the manifest's workers block (the echo pool by default)."""
     listener = f"  listener: {{user: {listener_user}}}\n" if listener_user else ""
     return f"""apiVersion: orchestrator/v1
 session:
@@ -112,7 +129,7 @@ session:
   echo: {{}}
 urlGroups:
   all: {{queue: echo, urls: ["http://+:{port}/"]}}
-{ECHO_POOL}"""
+{workers}"""
 
 
 def capacity_manifest(port: int, listener_user: str | None, open_files: int | None = None) -> str:
@@ -133,7 +150,36 @@ urlGroups:
 {ECHO_POOL}"""
 
 
-def _site(make: Callable[[int, str | None], str]) -> Iterator[Site]:
+#: The listener's hot-path cores, by test id, and the controller environment that selects each
+#: (``core.ENV_DISABLE``; the controller passes it on to its listener processes).
+CORES: dict[str, dict[str, str]] = {
+    "compiled": {},
+    "python": {"ORCHESTRATOR_NO_EXTENSIONS": "1"},
+}
+
+
+def compiled_core_missing() -> str | None:
+    """Why the compiled listener core cannot run here, or None when it can."""
+    try:
+        importlib.import_module("orchestrator.backends.linux.listener._fast")
+    except ImportError as exc:
+        return f"the compiled listener core is not built (pip install -e . builds it): {exc}"
+    return None
+
+
+@pytest.fixture(scope="module", params=list(CORES))
+def core_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The controller environment selecting one listener core; every site fixture depends on it,
+    so each module runs once per core (one controller per module and core)."""
+    core = str(request.param)
+    if core == "compiled" and (why := compiled_core_missing()):
+        pytest.skip(why)
+    return dict(CORES[core])
+
+
+def _site(
+    make: Callable[[int, str | None], str], env_extra: dict[str, str] | None = None
+) -> Iterator[Site]:
     world = tempfile.mkdtemp(prefix="orch-listener-", dir="/tmp")
     os.chmod(world, 0o755)
     names = unique_names()
@@ -144,6 +190,7 @@ def _site(make: Callable[[int, str | None], str]) -> Iterator[Site]:
             make(port, names.listener_user),
             port=port,
             apps_from=os.path.join(REPO, "tests", "support", "apps"),
+            env_extra=env_extra,
         ) as ctl:
             yield Site(ctl, port)
     finally:
@@ -156,27 +203,27 @@ def _site(make: Callable[[int, str | None], str]) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
+def site(core_env: dict[str, str]) -> Iterator[Site]:
     """One controller for the whole module (the attacks do not change it)."""
-    yield from _site(manifest)
+    yield from _site(manifest, core_env)
 
 
 @pytest.fixture(scope="module")
-def capacity_site() -> Iterator[Site]:
+def capacity_site(core_env: dict[str, str]) -> Iterator[Site]:
     """A controller with 8 s header-wait and idle timers (see ``capacity_manifest``)."""
-    yield from _site(capacity_manifest)
+    yield from _site(capacity_manifest, core_env)
 
 
 @pytest.fixture(scope="module")
-def scarce_site() -> Iterator[Site]:
+def scarce_site(core_env: dict[str, str]) -> Iterator[Site]:
     """As ``capacity_site``, with ``session.listener.openFiles: 256``."""
-    yield from _site(lambda port, user: capacity_manifest(port, user, open_files=256))
+    yield from _site(lambda port, user: capacity_manifest(port, user, open_files=256), core_env)
 
 
 @pytest.fixture(scope="module")
-def corpus_site() -> Iterator[Site]:
+def corpus_site(core_env: dict[str, str]) -> Iterator[Site]:
     """A controller whose only URL group catches every host and path."""
-    yield from _site(catch_all_manifest)
+    yield from _site(catch_all_manifest, core_env)
 
 
 def exchange(
@@ -218,3 +265,9 @@ def exchange(
 def statuses(raw: bytes) -> list[int]:
     """Status codes of every response in ``raw`` (a response may follow a body without a newline)."""
     return [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", raw)]
+
+
+@pytest.fixture(scope="module")
+def raw_site(core_env: dict[str, str]) -> Iterator[Site]:
+    """Every host and path routed to the raw echo worker (see ``RAWECHO_POOL``)."""
+    yield from _site(lambda port, user: catch_all_manifest(port, user, RAWECHO_POOL), core_env)
