@@ -6,7 +6,8 @@ side, each with its own copy of the worker:
 
   listener     orchestrator's controller, compiled listener core: listener -> queue socket -> worker
   listener-py  the same with ORCHESTRATOR_NO_EXTENSIONS=1: the listener's pure-Python twin
-  nginx        nginx 1 worker, keepalive upstream -> the worker on a Unix socket
+  nginx        nginx 1 worker, keepalive upstream -> the worker on a Unix socket, forwarding what
+               the listener forwards (Host, X-Forwarded-For/-Proto/-Host, Forwarded)
   pyproxy      the yardstick proxy (../shared/bench/pyproxy.py, when present; --pyproxy PATH)
   alone        the worker alone on TCP
 
@@ -362,6 +363,12 @@ http {{
       proxy_pass http://app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      # What the listener forwards to every worker, so that both fronts give it the same work.
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header Forwarded "for=\\"$remote_addr\\";proto=$scheme;host=\\"$http_host\\"";
     }}
   }}
 }}
@@ -399,12 +406,15 @@ def pyproxy(path: str, uds: str, port: int) -> Iterator[list[int]]:
 
 @dataclass
 class Front:
-    """One front end under test: where it listens, whose CPU counts, what it measured."""
+    """One front end under test: where it listens, whose CPU counts, what it measured, and (for a
+    listener) its controller's log, read for the reasons of any error."""
 
     name: str
     port: int
     pids: list[int] | None
+    log: str | None = None
     results: dict[int, list[Result]] = field(default_factory=dict)
+    answers: str = ""
 
     def median(self, connections: int) -> Result:
         runs = self.results[connections]
@@ -429,13 +439,13 @@ def measure(
         fronts = []
         port = free_port()
         pids = stack.enter_context(controller(root, spec["inherit"], port, processes, "app"))
-        fronts.append(Front("listener", port, pids))
+        fronts.append(Front("listener", port, pids, os.path.join(root, "controller-app.log")))
         port = free_port()
         twin = {"ORCHESTRATOR_NO_EXTENSIONS": "1"}
         pids = stack.enter_context(
             controller(root, spec["inherit"], port, processes, "apppy", env_extra=twin)
         )
-        fronts.append(Front("listener-py", port, pids))
+        fronts.append(Front("listener-py", port, pids, os.path.join(root, "controller-apppy.log")))
         uds = os.path.join(root, "nginx-worker.sock")
         stack.enter_context(worker(root, [c.replace("{uds}", uds) for c in spec["uds"]]))
         wait_path(uds)
@@ -457,7 +467,34 @@ def measure(
             for c in connections:
                 for front in fronts if n % 2 == 0 else reversed(fronts):
                     front.results.setdefault(c, []).append(wrk(front.port, c, duration, front.pids))
+        time.sleep(1.5)  # the listeners flush their access log every second
+        for front in fronts:
+            if front.log and any(r.errors for runs in front.results.values() for r in runs):
+                front.answers = _answers(front.log)
         return fronts
+
+
+def _answers(log: str) -> str:
+    """What a listener answered other than 200, and the errors it logged, from its controller's
+    log: the reasons behind wrk's error counts."""
+    statuses: dict[str, int] = {}
+    with open(log, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if not line.startswith("{"):
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            event = record.get("event")
+            if event == "access" and record.get("status") != 200:
+                key = f"{record.get('status')} {record.get('queue')}"
+            elif str(event).startswith("listener_") and event != "listener_core":
+                key = f"{event} {record.get('reason') or record.get('error') or ''}".strip()
+            else:
+                continue
+            statuses[key] = statuses.get(key, 0) + 1
+    return ", ".join(f"{k}: {n}" for k, n in sorted(statuses.items())) or "nothing logged"
 
 
 def report(rows: list[tuple[str, list[Front]]], connections: list[int]) -> list[str]:
@@ -505,6 +542,9 @@ def report(rows: list[tuple[str, list[Front]]], connections: list[int]) -> list[
                 detail = front.median(c).error_detail
                 if detail:
                     print(f"errors, {kind} {c} {front.name}: {detail}")
+        for front in fronts:
+            if front.answers:
+                print(f"{kind} {front.name}, from its log (every concurrency): {front.answers}")
     return missed
 
 
