@@ -85,6 +85,7 @@ class _Parser:
         "_eof",
         "_error",
         "_fast_limit",
+        "_held",
         "_limits",
         "_machine",
         "_max_body",
@@ -109,6 +110,10 @@ class _Parser:
         self._max_body = max_body_bytes
         self._max_chunk_line = max_chunk_line_bytes
         self._buf = bytearray()
+        # A body piece that arrived on an empty buffer, passed on as the next Data without being
+        # copied into the buffer (a body only passes through the listener). Always the oldest
+        # unparsed bytes: anything received after it goes to the buffer behind it.
+        self._held: bytes | None = None
         self._eof = False
         self._error: ProtocolError | None = None
         self._machine = StateMachine()
@@ -137,6 +142,7 @@ class _Parser:
 
         After an upgrade (state SWITCHED) these are the first bytes of the other protocol.
         """
+        self._unhold()
         return bytes(self._buf), self._eof
 
     def receive_data(self, data: bytes) -> None:
@@ -155,7 +161,21 @@ class _Parser:
             raise self._fail(LocalProtocolError("received data after EOF"))
         if self._machine.state is State.MUST_CLOSE:
             return  # nothing after a closing message is ever parsed; do not buffer it either
+        if (
+            not self._buf
+            and self._held is None
+            and self._machine.state is State.BODY
+            and self._reader.passes_through
+        ):
+            self._held = data
+            return
+        self._unhold()
         self._buf += data
+
+    def _unhold(self) -> None:
+        if self._held is not None:
+            self._buf += self._held
+            self._held = None
 
     def next_event(self) -> NextEvent:
         """Return the next event, or `NEED_DATA` / `PAUSED`.
@@ -183,6 +203,15 @@ class _Parser:
         raise NotImplementedError
 
     def _read_body(self) -> NextEvent:
+        held = self._held
+        if held is not None:
+            self._held = None
+            data, rest = self._reader.pass_through(held)
+            if rest:
+                self._buf += rest  # the bytes after the body: the next message's
+            if data is not None:
+                self._machine.process(Input.DATA)
+                return data
         event = self._reader.read(self._buf, self._eof)
         if event is None:
             return NEED_DATA
@@ -318,6 +347,7 @@ class RequestParser(_Parser):
             self._error is None
             and not self._eof
             and not self._buf
+            and self._held is None
             and not self._pause
             and self._machine.state is State.IDLE
         )
@@ -494,6 +524,7 @@ class ResponseParser(_Parser):
             self._error is None
             and not self._eof
             and not self._buf
+            and self._held is None
             and self._machine.state is State.DONE
         )
 

@@ -58,6 +58,15 @@ class BodyReader:
 
     __slots__ = ()
 
+    #: Whether ``pass_through`` can take body bytes as they arrive, without the buffer.
+    passes_through = False
+
+    def pass_through(self, data: bytes) -> tuple[Data | None, bytes]:
+        """The body piece at the front of ``data`` (which the buffer does not hold) as an event
+        made of ``data`` itself when it is all body, with no copy; and the bytes after the body.
+        ``(None, data)``: this reader cannot, use ``read``."""
+        return None, data
+
     def read(self, buf: bytearray, eof: bool) -> Data | EndOfMessage | None:
         """Return the next body event, or None if more bytes are needed.
 
@@ -90,6 +99,18 @@ class LengthReader(BodyReader):
         self.remaining = remaining - n
         return Data(take(buf, n))
 
+    passes_through = True
+
+    def pass_through(self, data: bytes) -> tuple[Data | None, bytes]:
+        remaining = self.remaining
+        if not remaining:
+            return None, data
+        if len(data) <= remaining:
+            self.remaining = remaining - len(data)
+            return Data(data), b""
+        self.remaining = 0
+        return Data(data[:remaining]), data[remaining:]
+
 
 class UntilCloseReader(BodyReader):
     """Everything until EOF (a response without Content-Length or chunked framing)."""
@@ -107,6 +128,14 @@ class UntilCloseReader(BodyReader):
                 raise _too_large(self.max_body)
             return Data(take(buf, len(buf)))
         return END_OF_MESSAGE if eof else None
+
+    passes_through = True
+
+    def pass_through(self, data: bytes) -> tuple[Data | None, bytes]:
+        self.total += len(data)
+        if self.max_body is not None and self.total > self.max_body:
+            raise _too_large(self.max_body)
+        return Data(data), b""
 
 
 _SIZE, _DATA, _DATA_CRLF, _TRAILERS, _DONE = range(5)

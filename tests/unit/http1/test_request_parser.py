@@ -192,6 +192,49 @@ def test_body_is_delivered_as_it_arrives() -> None:
     assert NEED_DATA is parser.next_event()
 
 
+def test_a_body_that_arrives_on_its_own_passes_through_without_a_copy() -> None:
+    """Body bytes received after the head, with nothing buffered, become the Data event as they
+    are (the same object): a body the listener only forwards is never copied into the buffer."""
+    parser = RequestParser()
+    parser.receive_data(b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 10\r\n\r\n")
+    assert isinstance(parser.next_event(), Request)
+    assert NEED_DATA is parser.next_event()
+    first, second = b"0123", b"456789"
+    parser.receive_data(first)
+    assert parser.next_event().data is first  # type: ignore[union-attr]
+    parser.receive_data(second)
+    assert parser.next_event().data is second  # type: ignore[union-attr]
+    assert isinstance(parser.next_event(), EndOfMessage)
+
+
+def test_bytes_after_a_passed_through_body_start_the_next_request() -> None:
+    """A piece holding the end of a body and the next (pipelined) request: Data gets the body's
+    part only, and the rest is parsed as the next request."""
+    parser = RequestParser()
+    parser.receive_data(b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\n")
+    assert isinstance(parser.next_event(), Request)
+    parser.receive_data(b"abc" + GET)
+    assert Data(b"abc") == parser.next_event()
+    assert isinstance(parser.next_event(), EndOfMessage)
+    parser.receive_data(b"")  # later pieces still queue behind the held bytes
+    assert isinstance(parser.next_event(), Request)
+
+
+def test_pieces_received_before_the_next_event_keep_their_order() -> None:
+    """Two pieces received before the body is read come out in order (the second joins the first
+    in the buffer), then the end."""
+    parser = RequestParser()
+    parser.receive_data(b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 6\r\n\r\n")
+    assert isinstance(parser.next_event(), Request)
+    parser.receive_data(b"abc")
+    parser.receive_data(b"def")
+    got = b""
+    while not isinstance(event := parser.next_event(), EndOfMessage):
+        assert isinstance(event, Data)
+        got += event.data
+    assert b"abcdef" == got
+
+
 def test_chunk_extensions_and_trailers_are_parsed() -> None:
     """Quoted extensions are skipped; trailers come with EndOfMessage."""
     outcome = parse(
