@@ -1221,10 +1221,8 @@ cdef class FastClient:
             memcpy(w + o, p + head_end, length)
         self.status = status
         self.sent = total
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(out)
-        # The exchange is over.
+        # The exchange is over. A worker that closes its connections waits for ours to close
+        # (gunicorn's sync worker lingers until it reads our EOF): close it before anything else.
         self.fast_conn = None
         self.fast_bytes = self.fast_out = EMPTY
         self.upstream = None
@@ -1234,6 +1232,9 @@ cdef class FastClient:
         else:
             conn.client = None
             conn.close()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(out)
         now = _now()
         entry = self.fast_entry
         duration_ms = (now - self.started) * 1000.0

@@ -867,10 +867,8 @@ class FastClient(asyncio.Protocol):
         out = head + end + buf[head_end:] if length else head + end
         self.status = status
         self.sent = len(out)
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(out)
-        # The exchange is over.
+        # The exchange is over. A worker that closes its connections waits for ours to close
+        # (gunicorn's sync worker lingers until it reads our EOF): close it before anything else.
         self.fast_conn = None
         self.fast_bytes = self.fast_out = b""
         self.upstream = None
@@ -880,6 +878,9 @@ class FastClient(asyncio.Protocol):
         else:
             conn.client = None
             conn.close()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(out)
         now = time.monotonic()
         entry = self.fast_entry
         assert entry is not None
