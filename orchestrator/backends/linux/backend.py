@@ -1,7 +1,8 @@
 """The Linux backend: applies plan steps to this host and observes it.
 
 Owns: ``LinuxBackend``, the composition of queue sockets, the broker, the notify socket, probes, the
-supervisor, the listener manager, identities and cgroups. ``apply`` returns only when a step's outcome
+shared pool driver (``supervise.driver``) with its Linux launcher, the listener manager, identities
+and cgroups. ``apply`` returns only when a step's outcome
 is known (a pool's processes are ready, the listener acknowledged its routing table); while it waits
 it keeps servicing every other process through ``poll``. ``observe`` reads the system (socket files,
 processes, their uids), not only memory, so drift shows in plans and is corrected by the next pass.
@@ -27,12 +28,12 @@ from orchestrator.backends.linux.identity import (
     Identity,
     IdentityManager,
 )
+from orchestrator.backends.linux.launcher import LinuxLauncher
 from orchestrator.backends.linux.listener_ctl import Endpoint, ListenerManager, listener_processes
 from orchestrator.backends.linux.notify import NotifySocket
 from orchestrator.backends.linux.probe import Prober, ProbeResult
 from orchestrator.backends.linux.queues import QueueSockets
 from orchestrator.backends.linux.spawn import worker_environment
-from orchestrator.backends.linux.supervisor import Generation, PoolRunner, Supervisor
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import PermanentBackendError, TemporaryBackendError
 from orchestrator.model.desired import (
@@ -49,7 +50,7 @@ from orchestrator.model.live import Fault, LiveState, Repair
 from orchestrator.model.serialize import to_data
 from orchestrator.model.urlprefix import HostKind, UrlPrefixError, parse_prefix
 from orchestrator.plan.steps import Op, Step
-from orchestrator.supervise import core
+from orchestrator.supervise.driver import Generation, Pool, PoolDriver, wait_ready
 
 Emit = Callable[..., None]
 ACK_TIMEOUT_S = 10.0
@@ -87,13 +88,15 @@ class LinuxBackend:
         self.broker.start()
         self.notify = NotifySocket(os.path.join(self.run_dir, "notify.sock"))
         self.prober = Prober()
-        self.supervisor = Supervisor(
-            self.clock,
+        self.launcher = LinuxLauncher(
             self.cgroups,
-            self.emit,
+            self._identity_for,
+            lambda queue: self.queues.bound[queue].fileno(),
             self._environment,
             self.host.root,
-            self._pool_state_changed,
+        )
+        self.driver = PoolDriver(
+            self.launcher, self.clock, self.emit, on_change=self._pool_state_changed
         )
         self.listener = ListenerManager(self.clock, self.cgroups, self.emit, self.host.root)
         self.session: Session | None = None
@@ -101,6 +104,7 @@ class LinuxBackend:
         self.groups: dict[str, UrlGroup] = {}
         self.pools: dict[str, WorkerPool] = {}
         self.identities_in_use: dict[str, Identity] = {}
+        self._starting: dict[str, Identity] = {}  # a pool's identity while a new definition starts
         self.listener_identity: Identity | None = None
         self.notes: list[str] = []
         self._config_dirty = False
@@ -140,6 +144,10 @@ class LinuxBackend:
         )
         return Capabilities("linux", frozenset(features), notes)
 
+    def _identity_for(self, pool: str) -> Identity:
+        starting = self._starting.get(pool)
+        return starting if starting is not None else self.identities_in_use[pool]
+
     def _environment(self, spec: WorkerPool, identity: Identity) -> dict[str, str]:
         extra = {e.name: e.value for e in spec.env}
         extra["NOTIFY_SOCKET"] = self.notify.path
@@ -178,49 +186,31 @@ class LinuxBackend:
         for group in self.groups.values():
             resources[group.key] = group
         for name, spec in self.pools.items():
-            runner = self.supervisor.pools.get(name)
-            if runner is None or runner.active is None:
+            pool = self.driver.pools.get(name)
+            if pool is None or pool.active is None:
                 continue
             resources[spec.key] = spec
-            faults.extend(self._pool_faults(spec, runner))
+            faults.extend(self._pool_faults(spec, pool))
         return LiveState(
             resources=MappingProxyType(resources), faults=tuple(faults), backend=self.name
         )
 
-    def _pool_faults(self, spec: WorkerPool, runner: PoolRunner) -> list[Fault]:
-        faults = []
-        gen = runner.active
-        assert gen is not None
-        if runner.health.halted:
-            faults.append(
-                Fault(
-                    key=spec.key,
-                    reason="rapid_fail",
-                    detail=runner.health.halted + f"; run: orchestrator reset {spec.key.name}",
-                )
-            )
+    def _pool_faults(self, spec: WorkerPool, pool: Pool) -> list[Fault]:
+        faults = self.driver.faults(spec.key.name)
+        gen = pool.active
+        if gen is None or pool.health.halted:
             return faults
-        running = {i.slot for i in gen.instances.values() if i.term_at is None}
-        for slot in range(gen.policy.processes):
-            if slot not in running:
-                faults.append(
-                    Fault(
-                        key=spec.key,
-                        instance=f"worker/{spec.key.name}[{slot}]",
-                        reason="process_exited",
-                        detail=f"{runner.health.last_exit or 'not running'}; restarting",
-                    )
-                )
+        identity = self.launcher.who(gen.context)[0]
         for inst in gen.instances.values():
             uid = _proc_uid(inst.pid)
-            if uid is not None and uid != gen.identity.uid:
+            if uid is not None and uid != identity:
                 faults.append(
                     Fault(
                         key=spec.key,
                         instance=f"worker/{spec.key.name}[{inst.slot}]",
                         reason="wrong_identity",
                         repair=Repair.REPLACE,
-                        detail=f"runs as uid {uid}, expected {gen.identity.uid}",
+                        detail=f"runs as uid {uid}, expected {identity}",
                     )
                 )
         return faults
@@ -329,46 +319,30 @@ class LinuxBackend:
         spec = step.after
         if spec.queue.name not in self.queues.bound:
             raise TemporaryBackendError(f"queue {spec.queue.name} does not exist yet")
-        if step.op is Op.UPDATE and name in self.supervisor.pools:
+        if step.op is Op.UPDATE and name in self.driver.pools:
             self.pools[name] = spec
-            self.supervisor.reset(name)
-            self.supervisor.update_in_place(name, spec)
-            gen = self.supervisor.pools[name].active
+            gen = self.driver.update_in_place(name, spec)
             if gen is not None:
-                self._wait_ready(name, gen, spec, report)
+                self._wait_ready(self.driver.pools[name], gen, report)
             self._refresh_grants()
             self._push(report)
             return
         identity = self.identities.resolve(
             spec.user, spec.group, spec.groups, auto_name=AUTO_PREFIX + name
         )
-        runner = self.supervisor.pools.get(name)
-        if runner is not None and runner.health.halted:
-            # Stopped by rapid-fail protection, it serves nothing: its generations go before the
-            # re-arm, or the reset would start the failing definition again next to the new one.
-            for previous in [g for g in runner.generations if not g.stopping]:
-                self.supervisor.stop_generation(runner, previous, "replaced while stopped")
-        self.supervisor.reset(name)
-        old = [g for g in runner.generations if not g.stopping] if runner else []
-        queue_name = spec.queue.name
-        gen = self.supervisor.start_generation(
-            name, spec, identity, lambda: self.queues.bound[queue_name].fileno()
-        )
+        self._starting[name] = identity
         try:
-            self._wait_ready(name, gen, spec, report)
-        except (TemporaryBackendError, PermanentBackendError) as exc:
-            runner = self.supervisor.pools[name]
-            if old:
-                # Overlapped recycle failed: drop the new processes, the old ones keep serving; the
-                # new ones' crashes must not leave the pool stopped by rapid-fail protection.
-                self.supervisor.stop_generation(runner, gen, "did not become ready")
-                self.supervisor.reset(name)
-                self._config_dirty = True
-                raise PermanentBackendError(
-                    f"worker/{name}: the new processes did not become healthy; the old ones keep "
-                    "serving",
-                    exc.summary + ". Fix the pool's definition, or run: orchestrator reset " + name,
-                ) from exc
+            self.driver.roll_over(
+                name,
+                spec,
+                lambda pool, gen: self._wait_ready(pool, gen, report),
+                keep_lone_failure=True,
+            )
+        except PermanentBackendError:
+            # The new processes failed and the old ones keep serving.
+            self._config_dirty = True
+            raise
+        except TemporaryBackendError:
             # A new pool stays registered (restarting, or stopped by rapid-fail protection) so that
             # its URLs answer 503 and status says why, until its definition changes or a reset.
             self.pools[name] = spec
@@ -376,53 +350,25 @@ class LinuxBackend:
             self._refresh_grants()
             self._config_dirty = True
             raise
+        finally:
+            self._starting.pop(name, None)
         self.pools[name] = spec
         self.identities_in_use[name] = identity
-        runner = self.supervisor.pools[name]
-        for previous in old:
-            self.supervisor.stop_generation(runner, previous, "replaced by a new definition")
         self._refresh_grants()
         self._push(report)
 
-    def _wait_ready(self, name: str, gen: Generation, spec: WorkerPool, report: Progress) -> None:
-        runner = self.supervisor.pools[name]
-        deadline = self.clock.monotonic() + spec.startup_time_limit_s
-        last = ""
+    def _wait_ready(self, pool: Pool, gen: Generation, report: Progress) -> None:
+        name, spec = pool.name, gen.spec
         self._startup_probes.pop(name, None)
-        while True:
-            if gen.ready() and not runner.health.halted and self._startup_probe_ok(name, spec):
-                gen.ever_ready = True
-                self._startup_probes.pop(name, None)
-                return
-            if runner.health.halted:
-                raise TemporaryBackendError(
-                    f"worker/{name} was stopped: {runner.health.halted}",
-                    "Fix the pool, then change its definition or run: orchestrator reset " + name,
-                    delay_s=spec.rapid_fail.interval_s,
-                )
-            now = self.clock.monotonic()
-            if now >= deadline:
-                raise TemporaryBackendError(
-                    f"worker/{name} did not become healthy within {spec.startup_time_limit_s:g}s",
-                    f"Last exit: {runner.health.last_exit or 'none'}.",
-                )
-            ready = sum(1 for i in gen.instances.values() if i.ready)
-            message = (
-                f"worker/{name}: {ready}/{gen.policy.processes} processes ready, "
-                f"waiting up to {deadline - now:.0f}s"
-            )
-            if message != last:
-                report(
-                    "health_wait",
-                    {
-                        "message": message,
-                        "pool": name,
-                        "ready": ready,
-                        "wanted": gen.policy.processes,
-                    },
-                )
-                last = message
-            self.poll(0.05)
+        wait_ready(
+            pool,
+            gen,
+            report,
+            self.poll,
+            self.clock,
+            also=lambda: self._startup_probe_ok(name, spec),
+        )
+        self._startup_probes.pop(name, None)
 
     def _startup_probe_ok(self, name: str, spec: WorkerPool) -> bool:
         """The health probe of a starting pool passed (probes run on the prober's threads; a
@@ -448,9 +394,9 @@ class LinuxBackend:
         spec = self.pools.pop(name, None)
         if spec is not None:
             self._drain_queue(spec.queue.name, spec.shutdown_time_limit_s, report)
-        self.supervisor.remove_pool(name, "removed from the manifest")
+        self.driver.remove_pool(name, "removed from the manifest")
         limit = spec.shutdown_time_limit_s + 5.0 if spec else 10.0
-        self._wait(lambda: self.supervisor.stopped(name), limit, report, f"worker/{name} stopping")
+        self._wait(lambda: self.driver.stopped(name), limit, report, f"worker/{name} stopping")
         identity = self.identities_in_use.pop(name, None)
         if identity is not None and identity.user == AUTO_PREFIX + name:
             in_use = {i.user for i in self.identities_in_use.values()}
@@ -500,9 +446,9 @@ class LinuxBackend:
         session = self.session
         queues: dict[str, object] = {}
         for name, spec in self.queue_specs.items():
-            # The supervisor's pools, not only the applied ones: a pool halted while its create
+            # The driver's pools, not only the applied ones: a pool halted while its create
             # step still waits for it must answer 503 as soon as `status` says it is halted.
-            serving = [r for r in self.supervisor.pools.values() if r.queue_name == name]
+            serving = [p for p in self.driver.pools.values() if p.spec.queue.name == name]
             halted = [r for r in serving if r.health.halted]
             state, reason = "enabled", ""
             if spec.state is State.DISABLED:
@@ -565,7 +511,7 @@ class LinuxBackend:
             lambda: self.listener.acked(version), ACK_TIMEOUT_S, report, "listener routing table"
         )
 
-    def _pool_state_changed(self, pool: str) -> None:
+    def _pool_state_changed(self, pool: Pool) -> None:
         # Rapid-fail tripped or re-armed: the listener must answer 503 (or serve again) at once,
         # so the routing table goes out now rather than at the end of this poll.
         if self.session is not None:
@@ -611,7 +557,7 @@ class LinuxBackend:
             self.notify.fileno(): self._on_notify,
             self.prober.fileno(): lambda: self.prober.drain(self._on_probe),
         }
-        for pidfd in self.supervisor.pidfds():
+        for pidfd in self.launcher.pidfds():
             handlers[pidfd] = self._reap
         handlers.update(self.listener.fds(self._reap))
         wake = set(wake_fds)
@@ -619,9 +565,7 @@ class LinuxBackend:
         for fd in [*handlers, *wake]:
             poller.register(fd, select.POLLIN)
         now = self.clock.monotonic()
-        due = min(
-            self.supervisor.next_deadline(), self.listener.next_deadline(), self._next_probe()
-        )
+        due = min(self.driver.next_deadline(), self.listener.next_deadline())
         wait = max(0.0, min(timeout_s, due - now))
         woken: set[int] = set()
         for fd, _ in poller.poll(wait * 1000):
@@ -630,10 +574,11 @@ class LinuxBackend:
             elif fd in wake:
                 woken.add(fd)
         self._reap()
-        self.supervisor.tick()
+        self.driver.tick()
         self.listener.tick()
         self._schedule_probes()
-        self._recycles()
+        wall = time.localtime(self.clock.wall())
+        self.driver.recycles(wall.tm_hour * 60 + wall.tm_min)
         if self._config_dirty and self.session is not None:
             self.listener.push(self._config())
             self._config_dirty = False
@@ -647,155 +592,45 @@ class LinuxBackend:
                 return
             if pid == 0:
                 return
-            if pid in self.supervisor.by_pid:
-                self.supervisor.handle_status(pid, status)
+            exit_status = self.launcher.reaped(pid, status)
+            if exit_status is not None:
+                self.driver.exited(pid, exit_status)
             elif self.listener.owns_pid(pid):
                 self.listener.handle_status(pid, status)
             # else: an orphan re-parented to us (we are the subreaper); reaped, never counted
 
     def _on_notify(self) -> None:
         for pid, fields in self.notify.read():
-            self.supervisor.on_notify(pid, fields)
-
-    def _next_probe(self) -> float:
-        times = [
-            r.next_probe_at
-            for n, r in self.supervisor.pools.items()
-            if n in self.pools and self.pools[n].health.path
-        ]
-        return min(times, default=self.clock.monotonic() + 3600)
+            if fields.get("READY") == "1":
+                self.driver.notified_ready(pid)
 
     def _schedule_probes(self) -> None:
-        now = self.clock.monotonic()
-        for name, runner in self.supervisor.pools.items():
-            spec = self.pools.get(name)
-            if spec is None or spec.health.path is None or runner.health.halted:
-                continue
-            gen = runner.serving
-            if gen is None or not gen.ever_ready or now < runner.next_probe_at:
-                continue
-            runner.next_probe_at = now + spec.health.interval_s
+        for pool in self.driver.due_probes():
+            spec = pool.spec
+            assert spec.health.path is not None
             self.prober.submit(
-                name, self.queues.path(spec.queue.name), spec.health.path, spec.health.timeout_s
+                pool.name,
+                self.queues.path(spec.queue.name),
+                spec.health.path,
+                spec.health.timeout_s,
             )
 
     def _on_probe(self, result: ProbeResult) -> None:
         if result.pool.endswith(STARTUP):
             self._startup_probes[result.pool.removesuffix(STARTUP)] = result.ok
             return
-        runner = self.supervisor.pools.get(result.pool)
-        spec = self.pools.get(result.pool)
-        if runner is None or spec is None or runner.active is None:
-            return
-        runner.probe, replace = core.probe_verdict(
-            runner.probe, result.ok, result.detail, self.clock.monotonic(), runner.active.policy
-        )
-        if not result.ok:
-            self.emit(
-                "probe_failed",
-                pool=result.pool,
-                detail=result.detail,
-                failures=runner.probe.failures,
-            )
-        if replace and not runner.recycling:
-            self.emit("pool_unhealthy", pool=result.pool, detail=result.detail)
-            self._start_recycle(result.pool, spec, f"unhealthy: {result.detail}")
-
-    def _start_recycle(self, name: str, spec: WorkerPool, reason: str) -> None:
-        runner = self.supervisor.pools[name]
-        identity = self.identities_in_use.get(name)
-        if identity is None:
-            return
-        runner.recycling = True
-        queue_name = spec.queue.name
-        self.emit("recycle_start", pool=name, reason=reason)
-        self.supervisor.start_generation(
-            name, spec, identity, lambda: self.queues.bound[queue_name].fileno()
-        )
-
-    def _recycles(self) -> None:
-        now = self.clock.monotonic()
-        wall = time.localtime(self.clock.wall())
-        minute = wall.tm_hour * 60 + wall.tm_min
-        for name, runner in list(self.supervisor.pools.items()):
-            spec = self.pools.get(name)
-            if spec is None:
-                continue
-            active = runner.active
-            if runner.recycling and active is not None:
-                older = [g for g in runner.generations if g is not active and not g.stopping]
-                if active.ready():
-                    active.ever_ready = True
-                    for gen in older:
-                        self.supervisor.stop_generation(runner, gen, "recycled")
-                    runner.recycling = False
-                    self.emit("recycle_done", pool=name, generation=active.number)
-                elif now - active.started_at > spec.startup_time_limit_s or runner.health.halted:
-                    self.supervisor.stop_generation(runner, active, "recycle did not become ready")
-                    runner.recycling = False
-                    self.emit("recycle_failed", pool=name)
-                continue
-            serving = runner.serving
-            if serving is None or runner.health.halted:
-                continue
-            before = runner.last_minute if runner.last_minute is not None else minute
-            runner.last_minute = minute
-            reason = core.recycle_reason(
-                serving.started_at,
-                now,
-                [i.as_child() for i in serving.instances.values()],
-                serving.policy,
-                wall_minutes_before=before,
-                wall_minutes_now=minute,
-            )
-            if reason:
-                self._start_recycle(name, spec, reason)
+        self.driver.probe_result(result.pool, result.ok, result.detail)
 
     # -- operator actions --------------------------------------------------------------------
     def reset(self, pool: str) -> bool:
         """Re-arm a pool stopped by rapid-fail protection."""
-        was = self.supervisor.reset(pool)
+        was = self.driver.reset(pool)
         self._config_dirty = True
         return was
 
     def status(self) -> dict[str, object]:
         """What ``orchestrator status`` shows about this backend."""
-        now = self.clock.monotonic()
-        workers = []
-        for name, runner in sorted(self.supervisor.pools.items()):
-            for gen in runner.generations:
-                for inst in sorted(gen.instances.values(), key=lambda i: i.slot):
-                    workers.append(
-                        {
-                            "pool": name,
-                            "generation": gen.number,
-                            "slot": inst.slot,
-                            "pid": inst.pid,
-                            "uid": gen.identity.uid,
-                            "user": gen.identity.user,
-                            "state": "stopping"
-                            if inst.term_at is not None or gen.stopping
-                            else ("ready" if inst.ready else "starting"),
-                            "uptime_s": round(now - inst.started_at, 1),
-                            "restarts": runner.health.restarts,
-                            "health": runner.probe.last or ("ok" if inst.ready else ""),
-                            "last_exit": runner.health.last_exit,
-                        }
-                    )
-        pools = {
-            name: {
-                "halted": runner.health.halted,
-                "halted_since": (self.clock.wall() - (now - runner.health.halted_at))
-                if runner.health.halted
-                else None,
-                "restarts": runner.health.restarts,
-                "last_exit": runner.health.last_exit,
-                "probe": {"failures": runner.probe.failures, "last": runner.probe.last},
-                "generations": [g.number for g in runner.generations],
-                "queue": runner.queue_name,
-            }
-            for name, runner in sorted(self.supervisor.pools.items())
-        }
+        workers, pools = self.driver.status()
         stats = self.listener.stats()
         listener = {
             "pid": min(self.listener.processes, default=None),
@@ -842,17 +677,23 @@ class LinuxBackend:
                 progress,
                 "listener draining",
             )
-        for name in list(self.supervisor.pools):
-            self.supervisor.remove_pool(name, "controller stopping")
+        for name in list(self.driver.pools):
+            self.driver.remove_pool(name, "controller stopping")
         with contextlib.suppress(TemporaryBackendError):
-            self._wait(lambda: not self.supervisor.pools, grace + 2.0, progress, "pools stopping")
+            self._wait(lambda: not self.driver.pools, grace + 2.0, progress, "pools stopping")
         self.close()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self.supervisor.close()
+        # Kill everything at once (the graceful path is shutdown), wait for each, forget them.
+        instances = self.driver.instances()
+        for inst in instances:
+            self.launcher.kill(inst.process)
+        for inst in instances:
+            self.launcher.reap_now(inst.process)
+        self.driver.forget()
         self.listener.close()
         self.queues.close_all()
         self.broker.stop()
