@@ -1,12 +1,12 @@
 """The ctypes layer over ``httpapi.dll``, ``advapi32.dll``, ``kernel32.dll`` and ``ntdll.dll``.
 
-Owns: the fixed-width type aliases, every HTTP Server API v2 structure the backend and the worker use
+Owns: the fixed-width type aliases, every HTTP Server API v2 structure the controller and the worker use
 (x64 layouts, notes/httpsys-backend.md section 1.3), the enums and flag constants, ``ErrorCode`` and
 ``HttpApiError``, the lazily loaded prototypes (``HttpApi``, ``load()``), the SID helpers and the Wine
 detector. This is the ONLY module of the package that touches ``ctypes.WinDLL``/``windll``, and it
 does so only inside functions guarded by ``sys.platform == "win32"``: importing it on Linux defines the
 structures (so their layouts are unit-tested there) and loads nothing.
-Must not import anything from ``orchestrator`` (it is the bottom of the backend) and never
+Must not import anything from ``orchestrator`` (it is the bottom of ``orchestrator.httpapi``) and never
 ``ctypes.wintypes`` for integer fields: ``wintypes.ULONG``/``DWORD``/``BOOL`` are C ``long``, 4 bytes on
 Windows but 8 on Linux, which would make the Linux layout tests meaningless.
 """

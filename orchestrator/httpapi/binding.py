@@ -3,11 +3,12 @@
 Owns: the ``HttpSysBinding`` protocol (one method per Win32 function, same argument order, failures
 raised as ``_ffi.HttpApiError`` with the real Win32 code), the typed property payloads
 (``TimeoutLimits``, ``BandwidthLimit``, ``ConnectionLimit``, ``QueueBinding``, ``EnabledState``) and
-``RealBinding``, the ctypes implementation. ``fake.RecordingBinding`` is the in-memory one.
+``RealBinding``, the ctypes implementation. ``tests/support/httpsys_fake.py`` holds the in-memory
+one (``RecordingBinding``, for tests).
 Ids (session, URL group, URL context) are Python ints holding the 64-bit values; a request queue is
 its HANDLE value as an int.
 Imports ``_ffi`` only; must not import ``ctypes.WinDLL``/``windll`` (that is ``_ffi``'s job) nor
-anything above ``orchestrator.backends.httpsys``.
+anything else from ``orchestrator``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import ctypes
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys._ffi import EnabledState, ServerProperty
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi._ffi import EnabledState, ServerProperty
 
 __all__ = [
     "BandwidthLimit",

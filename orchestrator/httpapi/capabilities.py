@@ -2,10 +2,12 @@
 
 Owns: ``HttpSysCapabilities``, ``capabilities_for`` (pure: a Wine version or ``None`` in, the record
 out) and ``detect_capabilities`` (asks ``_ffi`` whether this is Wine and which optional functions are
-exported). The backend consults these before every call that is unsupported, or would abort the
-process, under Wine (notes/httpsys-backend.md section 5.2), instead of catching 120 after the fact.
-``features()`` speaks the vocabulary of ``backends.base.Capabilities``.
-Imports ``_ffi`` lazily (only ``detect_capabilities`` needs the DLLs).
+exported). The http.sys backend and the worker runner consult these before every call that is
+unsupported, or would abort the process, under Wine (notes/httpsys-backend.md section 5.2), instead of
+catching 120 after the fact. ``features()`` speaks the vocabulary of ``backends.base.Capabilities``
+(as strings: this module does not import it).
+Imports ``_ffi`` lazily (only ``detect_capabilities`` needs the DLLs) and nothing else from
+``orchestrator``.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def detect_capabilities() -> HttpSysCapabilities:
     Raises:
         UnsupportedPlatformError: not on Windows.
     """
-    from orchestrator.backends.httpsys import _ffi  # lazy: loads ntdll/httpapi
+    from orchestrator.httpapi import _ffi  # lazy: loads ntdll/httpapi
 
     wine = _ffi.wine_version()
     delegation = wine is None and _ffi.load().HttpDelegateRequestEx is not None

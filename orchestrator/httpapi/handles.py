@@ -13,8 +13,8 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys.binding import (
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi.binding import (
     HttpSysBinding,
     QueueBinding,
     ServerProperty,

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import enum
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys._ffi import ErrorCode, HttpApiError
-from orchestrator.backends.httpsys.binding import HttpSysBinding
-from orchestrator.backends.httpsys.handles import RequestQueue
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi._ffi import ErrorCode, HttpApiError
+from orchestrator.httpapi.binding import HttpSysBinding
+from orchestrator.httpapi.handles import RequestQueue
 
 __all__ = [
     "QueueAccessDeniedError",

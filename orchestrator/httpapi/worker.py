@@ -20,8 +20,8 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys._ffi import ErrorCode, HttpApiError
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi._ffi import ErrorCode, HttpApiError
 
 __all__ = [
     "PreparedResponse",

@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from orchestrator.backends.httpsys.backend import HttpSysBackend
-from orchestrator.backends.httpsys.capabilities import capabilities_for
-from orchestrator.backends.httpsys.fake import FakeHttpSys, Flavor, RecordingBinding
 from orchestrator.backends.httpsys.sddl import mapping_resolver
 from orchestrator.clock import SystemClock
+from orchestrator.httpapi.capabilities import capabilities_for
 from orchestrator.model import DesiredState
+from tests.support.httpsys_fake import FakeHttpSys, Flavor, RecordingBinding
 from tests.support.states import desired, group, pool, queue, session
 
 #: The account the fake controller runs as, and its SID (granted every queue without an ACL).
@@ -31,6 +31,9 @@ CONTROLLER_SID = "S-1-5-21-1004336348-1177238915-682003330-1001"
 #: Workers: a real process that lives long enough and dies on SIGTERM. ``version`` rides along as an
 #: argument so that a new version is a new command (a create-before-destroy replacement).
 WORKER = (sys.executable, "-c", "import sys, time; time.sleep(120)")
+#: A worker that is ready (it outlives the ready grace), then says it cannot boot (exit code 3):
+#: its pool is halted at once.
+HALTING = (sys.executable, "-c", "import time; time.sleep(1); raise SystemExit(3)")
 
 
 @dataclass
@@ -40,13 +43,20 @@ class HttpSysHarness:
     backend: HttpSysBackend
     system: FakeHttpSys
 
-    def site(self, version: str = "v1", apps: tuple[str, ...] = ("api", "web")) -> DesiredState:
+    def site(
+        self,
+        version: str = "v1",
+        apps: tuple[str, ...] = ("api", "web"),
+        *,
+        halting: tuple[str, ...] = (),
+    ) -> DesiredState:
         resources = [session()]
         for i, app in enumerate(apps):
+            command = HALTING if app in halting else WORKER
             resources += [
                 queue(app),
                 group(app, app, f"http://127.0.0.1:8080/{app}/" if i else "http://127.0.0.1:8080/"),
-                pool(app, app, *WORKER, app, version, shutdown_time_limit_s=5.0),
+                pool(app, app, *command, app, version, shutdown_time_limit_s=5.0),
             ]
         return desired(*resources)
 

@@ -31,9 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys._ffi import EnabledState, ErrorCode, HttpApiError, ServerProperty
-from orchestrator.backends.httpsys.binding import (
+from orchestrator.backends.httpsys.sddl import allowed_sids
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi._ffi import EnabledState, ErrorCode, HttpApiError, ServerProperty
+from orchestrator.httpapi.binding import (
     QUEUE_PROPERTIES,
     BandwidthLimit,
     ConnectionLimit,
@@ -42,11 +43,10 @@ from orchestrator.backends.httpsys.binding import (
     UrlGroupProperty,
     property_id,
 )
-from orchestrator.backends.httpsys.sddl import allowed_sids
 from orchestrator.model.urlprefix import UrlPrefixError, parse_prefix
 
 if TYPE_CHECKING:
-    from orchestrator.backends.httpsys.binding import HttpSysBinding
+    from orchestrator.httpapi.binding import HttpSysBinding
 
 __all__ = ["Call", "FakeHttpSys", "Flavor", "RecordingBinding", "Registration", "WineAbortError"]
 

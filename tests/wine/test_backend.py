@@ -2,8 +2,9 @@
 
 Each test starts one controller (Windows CPython under Wine) that applies a desired state through the
 real ``Reconciler``; the backend starts worker python.exe processes with the queue handle inherited
-(names do not work under Wine), and a Linux http.client on 127.0.0.1 checks what http.sys routes
-where. Every client call has a timeout: under Wine an unmatched request hangs instead of a 404.
+(names do not work under Wine), or the scenario receives on the backend's queues itself, and a Linux
+http.client on 127.0.0.1 checks what http.sys routes where. Every client call has a timeout: under
+Wine an unmatched request hangs instead of a 404.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from orchestrator.backends.httpsys.backend import route_id
+from orchestrator.backends.httpsys.routes import route_id
 
 pytestmark = [pytest.mark.wine, pytest.mark.timeout(120)]
+
+ERROR_OPERATION_ABORTED = 995
 
 
 def _until(http_request: Callable[..., Any], port: int, path: str, *, tries: int = 30) -> Any:
@@ -121,3 +124,77 @@ def test_runner_serves_the_quickstart_app_and_streams_bodies_from_http_sys(
     assert {"hello:app", "echo:app"} == {e["app"] for e in ready}
     # hello.py needs pwd/os.getuid, which Windows lacks: the scenario reports its stand-in.
     print(json.dumps([e for e in proc.events if e["event"] == "shim"]))
+
+
+def test_longest_prefix_routing_across_queues_the_backend_made(
+    windows_python: Callable[..., Any], free_port: Any, http_request: Callable[..., Any]
+) -> None:
+    """/app/ and /app/deep/ on two queues (with their route ids), an explicit host on a third, any
+    Host on ``+``; deleting the deeper group falls back; close ends the receives with 995."""
+    port, port2 = free_port(), free_port()
+    proc = windows_python("routing", port, port2)
+    applied = proc.expect("applied", timeout=90)
+    assert ([], True, True) == (applied["failed"], applied["converged"], applied["empty"])
+    ready = proc.expect("ready")
+    assert {"a": 1, "b": 1, "c": 1} == ready["groups"]
+    app, deep, local = (
+        f"http://+:{port}/app/",
+        f"http://+:{port}/app/deep/",
+        f"http://localhost:{port2}/",
+    )
+
+    def route(path: str, host: str | None = None, on: int = port) -> tuple[object, object]:
+        reply = http_request(on, path, host=host)
+        assert 200 == reply.status, f"{path}: {reply}"
+        body = reply.json()
+        assert body["queue"] == reply.headers["X-Queue"]
+        return body["queue"], body["context"]
+
+    assert ("a", route_id("a", app)) == route("/app/x")
+    assert ("b", route_id("b", deep)) == route("/app/deep/y")
+    assert ("a", route_id("a", app)) == route("/app")
+    assert ("a", route_id("a", app)) == route("/app/x", host="anything.example")
+    assert ("c", route_id("c", local)) == route("/", host="localhost", on=port2)
+    proc.send("remove-deep")
+    removed = proc.expect("applied", timeout=60)
+    assert (["delete urlgroup/b"], []) == (removed["steps"], removed["failed"])
+    assert 0 == proc.expect("removed")["groups"]
+    assert ("a", route_id("a", app)) == route("/app/deep/y")
+    # No prefix matches: Windows would answer 404; Wine's http.sys never answers.
+    assert http_request(port, "/elsewhere/", timeout=2).timed_out
+    proc.send("stop")
+    disposed = proc.expect("disposed")
+    assert [False, False, False] == disposed["alive"]
+    assert 0 == proc.finish()
+    ended = {e["queue"]: e["code"] for e in proc.events if e["event"] == "receiver-ended"}
+    assert {
+        "a": ERROR_OPERATION_ABORTED,
+        "b": ERROR_OPERATION_ABORTED,
+        "c": ERROR_OPERATION_ABORTED,
+    } == ended
+
+
+def test_a_worker_the_backend_started_serves_its_inherited_queue_handle(
+    windows_python: Callable[..., Any], free_port: Any, http_request: Callable[..., Any]
+) -> None:
+    """A second python.exe receives on the handle it inherited from the backend and answers Linux:
+    status, reason, headers, a request body, the route id; then it exits 0."""
+    port = free_port()
+    proc = windows_python("controller", port, 2)
+    controller = proc.expect("controller-ready", timeout=90)
+    assert ([], True) == (controller["failed"], controller["converged"])
+    seen = [e for e in proc.events if e["event"] == "worker-ready"]
+    worker = seen[0] if seen else proc.expect("worker-ready")
+    assert worker["handle"] == controller["handle"]
+    assert worker["pid"] != controller["pid"]
+    first = http_request(port, "/svc/hello")
+    second = http_request(port, "/svc/echo", method="POST", body=b"payload")
+    assert (201, 201) == (first.status, second.status)
+    assert ("Created", "application/json") == (first.reason, first.headers["Content-Type"])
+    for reply, path in ((first, "/svc/hello"), (second, "/svc/echo")):
+        body = reply.json()
+        context = route_id("svc", f"http://+:{port}/svc/")
+        assert (worker["pid"], context, path) == (body["pid"], body["context"], body["path"])
+    assert "payload" == second.json()["body"]
+    assert 0 == proc.expect("worker-exited")["code"]
+    assert 0 == proc.finish()

@@ -1,11 +1,12 @@
-"""The HTTP.sys backend's lower layer: ctypes over ``httpapi.dll`` and the objects built on it.
+"""The HTTP.sys backend: plan steps applied to http.sys, and worker pools supervised as processes.
 
-Modules, bottom up: ``_ffi`` (the only one that loads Windows DLLs: types, structs, constants,
-prototypes, ``HttpApiError``), ``binding`` (the ``HttpSysBinding`` protocol and ``RealBinding``),
-``fake`` (``RecordingBinding``, an in-memory http.sys), ``sddl`` (queue DACLs), ``handles``
-(closeable session, URL group and queue objects), ``queue_open`` (Create / Attach / CreateOrAttach),
-``capabilities`` (Windows versus Wine), ``listener`` (the controller's start/stop/dispose order) and
-``worker`` (receive and respond on a queue handle).
+Modules: ``backend`` (``HttpSysBackend``: observe/apply dispatch and worker-pool supervision),
+``resources`` (server sessions, request queues and URL groups: create, update, rebind, tear down),
+``routes`` (the route id each URL carries as its UrlContext), ``servicestate`` (the
+``netsh http show servicestate`` parser), ``launcher`` (starting worker processes; the HTTP health
+probe) and ``sddl`` (queue DACLs). The HTTP Server API itself (ctypes, handles, queue opening) is
+``orchestrator.httpapi``, which the worker runner uses too; the in-memory http.sys the tests drive
+the backend with is ``tests/support/httpsys_fake.py``.
 Importing this package imports nothing else and loads no DLL, so it is safe on Linux. Nothing outside
 ``orchestrator.backends`` imports it (``backends.registry`` does, lazily).
 """

@@ -166,7 +166,7 @@ def windows_sid_resolver() -> SidResolver:
     A ``user`` must name a user account and a ``group`` a group, alias or well-known group, so a
     typo that happens to match the other kind is refused rather than granted.
     """
-    from orchestrator.backends.httpsys import _ffi  # lazy: loads advapi32 on first use only
+    from orchestrator.httpapi import _ffi  # lazy: loads advapi32 on first use only
 
     groups = {_ffi.SidNameUse.GROUP, _ffi.SidNameUse.ALIAS, _ffi.SidNameUse.WELL_KNOWN_GROUP}
 

@@ -11,14 +11,15 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys.backend import HttpSysBackend, LaunchSpec, ProbeTarget
-from orchestrator.backends.httpsys.capabilities import capabilities_for
-from orchestrator.backends.httpsys.fake import FakeHttpSys, FakeQueue, Flavor, RecordingBinding
+from orchestrator.backends.httpsys.backend import HttpSysBackend
+from orchestrator.backends.httpsys.launcher import LaunchSpec, ProbeTarget
 from orchestrator.backends.httpsys.sddl import mapping_resolver
 from orchestrator.clock import FakeClock
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi.capabilities import capabilities_for
 from orchestrator.model import DesiredState
 from orchestrator.reconcile.reconciler import Reconciler, Result
+from tests.support.httpsys_fake import FakeHttpSys, FakeQueue, Flavor, RecordingBinding
 
 CONTROLLER = "HOST\\orchestrator"
 SIDS = {

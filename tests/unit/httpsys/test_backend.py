@@ -7,18 +7,17 @@ import dataclasses
 
 import pytest
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys._ffi import EnabledState, ServerProperty
-from orchestrator.backends.httpsys.backend import (
-    HttpSysBackend,
+from orchestrator.backends.httpsys.backend import HttpSysBackend
+from orchestrator.backends.httpsys.routes import (
     group_timeout_limits,
     route_id,
     session_timeout_limits,
 )
-from orchestrator.backends.httpsys.binding import ConnectionLimit, QueueBinding, TimeoutLimits
-from orchestrator.backends.httpsys.fake import Flavor
 from orchestrator.backends.httpsys.sddl import build_queue_sddl, mapping_resolver
 from orchestrator.errors import PermanentBackendError, TemporaryBackendError
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi._ffi import EnabledState, ServerProperty
+from orchestrator.httpapi.binding import ConnectionLimit, QueueBinding, TimeoutLimits
 from orchestrator.model import Key, Kind, Principal, Repair
 from orchestrator.model.desired import (
     Health,
@@ -31,6 +30,7 @@ from orchestrator.model.desired import (
     Verbosity503,
 )
 from orchestrator.plan import Op, make_plan
+from tests.support.httpsys_fake import Flavor
 from tests.support.states import desired, group, pool, queue, session
 from tests.unit.httpsys.backend_kit import CONTROLLER, PID, SIDS, Kit
 
@@ -245,6 +245,10 @@ def test_a_queue_name_taken_by_another_process_is_attached_and_reported_as_drift
     ]
     assert [("api", 0, 183), ("api", OPEN_EXISTING, 0)] == creates
     assert 1000 == kit.queue("api").properties[ServerProperty.QUEUE_LENGTH]  # untouched
+    attached = kit.backend.queues["api"].handle.handle
+    assert [] == [
+        c for c in kit.system.calls_to("HttpSetRequestQueueProperty") if c.args[0] == attached
+    ]
     faults = [f for f in kit.backend.observe().faults if f.key == Key(Kind.QUEUE, "api")]
     assert [("queue_attached", Repair.NONE)] == [(f.reason, f.repair) for f in faults]
 

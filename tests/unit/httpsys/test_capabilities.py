@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys.capabilities import capabilities_for, detect_capabilities
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi.capabilities import capabilities_for, detect_capabilities
 
 
 def test_windows_supports_everything_but_needs_delegation_exported() -> None:

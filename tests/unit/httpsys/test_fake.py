@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys._ffi import EnabledState, ErrorCode, HttpApiError, ServerProperty
-from orchestrator.backends.httpsys.binding import (
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi._ffi import EnabledState, ErrorCode, HttpApiError, ServerProperty
+from orchestrator.httpapi.binding import (
     BandwidthLimit,
     ConnectionLimit,
     QueueBinding,
     TimeoutLimits,
 )
-from orchestrator.backends.httpsys.fake import (
+from tests.support.httpsys_fake import (
     Call,
     FakeHttpSys,
     Flavor,

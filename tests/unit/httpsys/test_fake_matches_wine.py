@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.backends.httpsys.fake import FakeHttpSys, Flavor, RecordingBinding
+from tests.support.httpsys_fake import FakeHttpSys, Flavor, RecordingBinding
 from tests.wine.scenarios.lifecycle_program import (
     WINDOWS_EXPECTED,
     WINE8_EXPECTED,

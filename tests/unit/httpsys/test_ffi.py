@@ -9,8 +9,8 @@ import typing
 
 import pytest
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys._ffi import ErrorCode, HttpApiError
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi._ffi import ErrorCode, HttpApiError
 
 
 @pytest.mark.parametrize(

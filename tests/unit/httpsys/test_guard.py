@@ -1,13 +1,15 @@
-"""Structural rules of orchestrator/backends/httpsys, checked by walking each module's AST.
+"""Structural rules of orchestrator/httpapi and orchestrator/backends/httpsys, checked on each AST.
 
 - No ``ctypes.wintypes``: its ULONG/DWORD/BOOL/LONG are C long, 8 bytes on Linux, so layouts built on
   them cannot be tested here (notes/httpsys-backend.md 1.4).
-- Only ``_ffi`` names ``WinDLL``/``windll``/``OleDLL``/``oledll``, and only inside functions, so that
-  importing the package loads nothing.
-- The package imports only itself, ``orchestrator.model`` and ``orchestrator.errors``; ``backend.py``
-  (the ``Backend`` implementation) also the backend protocol, ``plan`` (to read ``Step``), the pure
-  supervisor core and the clock (STYLE.md section 2). Nothing outside ``orchestrator.backends`` imports
-  the package except the worker runner's http.sys source, which runs ``QueueWorker`` in workers.
+- Only ``httpapi/_ffi.py`` names ``WinDLL``/``windll``/``OleDLL``/``oledll``, and only inside
+  functions, so that importing either package loads nothing.
+- ``orchestrator.httpapi`` imports nothing else from ``orchestrator``. The backend package imports
+  only itself, ``httpapi``, ``model``, ``errors`` and the clock; ``backend.py`` and ``resources.py``
+  (the ``Backend`` implementation) also the backend protocol, ``plan`` (to read ``Step``) and the pure
+  supervisor core (STYLE.md section 2).
+- Only ``backends.registry`` imports the backend package from outside it; ``httpapi`` is imported by
+  the backend and by the worker runner's http.sys source (which runs ``QueueWorker`` in workers).
 - Every module opens with a docstring.
 """
 
@@ -22,25 +24,40 @@ import pytest
 
 import orchestrator
 import orchestrator.backends.httpsys as httpsys_pkg
+import orchestrator.httpapi as httpapi_pkg
 
-PACKAGE_DIR = Path(httpsys_pkg.__file__).parent
+API_DIR = Path(httpapi_pkg.__file__).parent
+BACKEND_DIR = Path(httpsys_pkg.__file__).parent
 ROOT = Path(orchestrator.__file__).parent
-MODULES = sorted(PACKAGE_DIR.glob("*.py"))
+MODULES = sorted([*API_DIR.glob("*.py"), *BACKEND_DIR.glob("*.py")])
 DLL_NAMES = {"WinDLL", "windll", "OleDLL", "oledll"}
-ALLOWED_ORCHESTRATOR_IMPORTS = (
-    "orchestrator.backends.httpsys",
-    "orchestrator.model",
-    "orchestrator.errors",
-)
+#: What each package may import from orchestrator.
+ALLOWED_ORCHESTRATOR_IMPORTS = {
+    API_DIR: ("orchestrator.httpapi",),
+    BACKEND_DIR: (
+        "orchestrator.backends.httpsys",
+        "orchestrator.httpapi",
+        "orchestrator.model",
+        "orchestrator.errors",
+        "orchestrator.clock",
+    ),
+}
 #: What the Backend implementation needs on top (STYLE.md section 2: backends read plan.Step).
 BACKEND_IMPORTS = (
     "orchestrator.backends.base",
     "orchestrator.plan",
     "orchestrator.supervise",
-    "orchestrator.clock",
 )
-#: Modules outside orchestrator/backends allowed to import the package.
-IMPORTERS = {"backends/registry.py", "runner/httpsys_source.py"}
+BACKEND_MODULES = {"backend.py", "resources.py"}
+#: Modules outside each package allowed to import it.
+IMPORTERS = {
+    "orchestrator.backends.httpsys": {"backends/registry.py"},
+    "orchestrator.httpapi": {"runner/httpsys_source.py"},
+}
+
+
+def _module_id(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}"
 
 
 def _tree(path: Path) -> ast.Module:
@@ -80,12 +97,17 @@ def _module_level_nodes(tree: ast.Module) -> list[ast.AST]:
     return out
 
 
-def test_the_package_has_the_expected_modules() -> None:
+def test_the_packages_have_the_expected_modules() -> None:
     """The guard walks the real files (a renamed directory must not make it pass vacuously)."""
-    assert {"__init__.py", "_ffi.py", "binding.py", "fake.py"} <= {p.name for p in MODULES}
+    assert {"__init__.py", "_ffi.py", "binding.py", "handles.py", "worker.py"} <= {
+        p.name for p in API_DIR.glob("*.py")
+    }
+    assert {"__init__.py", "backend.py", "resources.py", "sddl.py"} <= {
+        p.name for p in BACKEND_DIR.glob("*.py")
+    }
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=_module_id)
 def test_no_module_uses_ctypes_wintypes(path: Path) -> None:
     """ctypes.wintypes integer types have the wrong size on Linux; the package never uses it."""
     tree = _tree(path)
@@ -96,11 +118,11 @@ def test_no_module_uses_ctypes_wintypes(path: Path) -> None:
     assert [] == offending
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=_module_id)
 def test_only_ffi_touches_windll(path: Path) -> None:
-    """WinDLL/windll appear in _ffi.py alone."""
+    """WinDLL/windll appear in httpapi/_ffi.py alone."""
     uses = _uses_of(_tree(path), DLL_NAMES)
-    if path.name == "_ffi.py":
+    if path == API_DIR / "_ffi.py":
         assert uses, "_ffi.py is where the DLLs are loaded"
     else:
         assert [] == [ast.unparse(n) for n in uses]
@@ -108,42 +130,57 @@ def test_only_ffi_touches_windll(path: Path) -> None:
 
 def test_ffi_loads_dlls_only_inside_functions() -> None:
     """No DLL is loaded at import time, so the structs import (and are tested) on Linux."""
-    tree = _tree(PACKAGE_DIR / "_ffi.py")
+    tree = _tree(API_DIR / "_ffi.py")
     uses = {id(n) for n in _uses_of(tree, DLL_NAMES)}
     at_import = [n for n in _module_level_nodes(tree) if id(n) in uses]
     assert [] == [ast.unparse(n) for n in at_import]
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=_module_id)
 def test_module_imports_only_allowed_orchestrator_packages(path: Path) -> None:
-    """model and errors only (backend.py: also base, plan, supervise, clock); never reconcile or cli."""
+    """httpapi: itself only. The backend: httpapi, model, errors, clock (backend.py and
+    resources.py: also base, plan, supervise); never reconcile or cli."""
     imported = [m for m in _imported_modules(_tree(path)) if m.startswith("orchestrator")]
-    allowed = ALLOWED_ORCHESTRATOR_IMPORTS + (BACKEND_IMPORTS if path.name == "backend.py" else ())
+    allowed = ALLOWED_ORCHESTRATOR_IMPORTS[path.parent]
+    if path.parent == BACKEND_DIR and path.name in BACKEND_MODULES:
+        allowed += BACKEND_IMPORTS
     assert [] == [m for m in imported if not m.startswith(allowed)]
 
 
-def test_nothing_outside_backends_imports_httpsys() -> None:
-    """Only backends.registry (lazily, by name) and the runner's http.sys source import the package."""
+@pytest.mark.parametrize(
+    ("package", "package_dir"),
+    [
+        ("orchestrator.backends.httpsys", BACKEND_DIR),
+        ("orchestrator.httpapi", API_DIR),
+    ],
+)
+def test_only_the_expected_modules_import_each_package(package: str, package_dir: Path) -> None:
+    """The backend: backends.registry (lazily, by name). httpapi: the backend package and the
+    runner's http.sys source (so the runner imports nothing from backends)."""
     importers = []
     for path in ROOT.rglob("*.py"):
-        if PACKAGE_DIR in path.parents:
-            continue
-        if any(
-            m.startswith("orchestrator.backends.httpsys") for m in _imported_modules(_tree(path))
+        if package_dir in path.parents or (
+            package == "orchestrator.httpapi" and BACKEND_DIR in path.parents
         ):
+            continue
+        if any(m.startswith(package) for m in _imported_modules(_tree(path))):
             importers.append(str(path.relative_to(ROOT)))
-    assert [] == [p for p in importers if p not in IMPORTERS]
+    assert [] == [p for p in importers if p not in IMPORTERS[package]]
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=_module_id)
 def test_every_module_starts_with_a_docstring(path: Path) -> None:
     """STYLE.md 12: each module says what it owns and what it must not import."""
     assert ast.get_docstring(_tree(path))
 
 
-def test_every_module_imports_on_linux() -> None:
-    """Importing every module of the package works without Windows (nothing is loaded)."""
-    names = [m.name for m in pkgutil.iter_modules([str(PACKAGE_DIR)])]
+@pytest.mark.parametrize(
+    ("package", "package_dir"),
+    [("orchestrator.backends.httpsys", BACKEND_DIR), ("orchestrator.httpapi", API_DIR)],
+)
+def test_every_module_imports_on_linux(package: str, package_dir: Path) -> None:
+    """Importing every module of either package works without Windows (nothing is loaded)."""
+    names = [m.name for m in pkgutil.iter_modules([str(package_dir)])]
     for name in names:
-        importlib.import_module(f"orchestrator.backends.httpsys.{name}")
-    assert "_ffi" in names
+        importlib.import_module(f"{package}.{name}")
+    assert names

@@ -1,14 +1,15 @@
-"""Handle wrappers close exactly once and work as context managers."""
+"""Handle wrappers close exactly once and work as context managers; ``ApiInit`` initialises in parts."""
 
 from __future__ import annotations
 
 import pytest
 
-from orchestrator.backends.httpsys._ffi import HttpApiError, ServerProperty
-from orchestrator.backends.httpsys.binding import TimeoutLimits
-from orchestrator.backends.httpsys.fake import RecordingBinding
-from orchestrator.backends.httpsys.handles import ApiInit, ServerSession
-from orchestrator.backends.httpsys.queue_open import open_request_queue
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi._ffi import ErrorCode, HttpApiError, ServerProperty
+from orchestrator.httpapi.binding import TimeoutLimits
+from orchestrator.httpapi.handles import ApiInit, ServerSession
+from orchestrator.httpapi.queue_open import open_request_queue
+from tests.support.httpsys_fake import Call, FakeHttpSys, Flavor, RecordingBinding
 
 
 def test_context_managers_close_in_reverse_order() -> None:
@@ -75,3 +76,32 @@ def test_handles_forward_properties() -> None:
     assert 20 == queue.query_property(ServerProperty.QUEUE_LENGTH)
     queue.shutdown()
     assert "created=True" in repr(queue)
+
+
+def test_api_init_initializes_server_and_config_separately() -> None:
+    """SERVER and CONFIG are two HttpInitialize calls (Wine starts no driver for SERVER|CONFIG)."""
+    binding = RecordingBinding()
+    with ApiInit(binding, _ffi.HTTP_INITIALIZE_SERVER | _ffi.HTTP_INITIALIZE_CONFIG):
+        pass
+    assert [
+        Call(1000, "HttpInitialize", (_ffi.HTTP_INITIALIZE_SERVER,), 0),
+        Call(1000, "HttpInitialize", (_ffi.HTTP_INITIALIZE_CONFIG,), 0),
+        Call(1000, "HttpTerminate", (_ffi.HTTP_INITIALIZE_CONFIG,), 0),
+        Call(1000, "HttpTerminate", (_ffi.HTTP_INITIALIZE_SERVER,), 0),
+    ] == binding.calls
+
+
+def test_api_init_under_wine_starts_the_driver() -> None:
+    """With ApiInit, SERVER|CONFIG still leaves Wine's driver running, so queues can be created."""
+    binding = RecordingBinding(FakeHttpSys(Flavor.WINE8))
+    with ApiInit(binding, _ffi.HTTP_INITIALIZE_SERVER | _ffi.HTTP_INITIALIZE_CONFIG):
+        assert binding.create_request_queue(None) > 0
+
+
+def test_api_init_that_fails_halfway_terminates_what_it_initialized() -> None:
+    """CONFIG refused: the SERVER part is terminated before the error propagates."""
+    binding = RecordingBinding()
+    binding.system.script("HttpInitialize", 0, ErrorCode.ERROR_ACCESS_DENIED)
+    with pytest.raises(HttpApiError):
+        ApiInit(binding, _ffi.HTTP_INITIALIZE_SERVER | _ffi.HTTP_INITIALIZE_CONFIG)
+    assert ["HttpInitialize", "HttpInitialize", "HttpTerminate"] == binding.system.functions()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from orchestrator.backends.httpsys.worker import ReceivedRequest
+from orchestrator.httpapi.worker import ReceivedRequest
 from orchestrator.runner.errors import BootError
 from orchestrator.runner.httpsys_source import (
     HttpSysSource,

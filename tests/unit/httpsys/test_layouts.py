@@ -10,7 +10,7 @@ import ctypes
 
 import pytest
 
-from orchestrator.backends.httpsys import _ffi
+from orchestrator.httpapi import _ffi
 
 SIZES = [
     (_ffi.HTTPAPI_VERSION, 4),

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys._ffi import ErrorCode, HttpApiError, ServerProperty
-from orchestrator.backends.httpsys.fake import Call, FakeHttpSys, RecordingBinding
-from orchestrator.backends.httpsys.queue_open import (
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi._ffi import ErrorCode, HttpApiError, ServerProperty
+from orchestrator.httpapi.queue_open import (
     QueueAccessDeniedError,
     QueueMode,
     QueueNameInvalidError,
@@ -15,6 +14,7 @@ from orchestrator.backends.httpsys.queue_open import (
     QueueNotFoundError,
     open_request_queue,
 )
+from tests.support.httpsys_fake import Call, FakeHttpSys, RecordingBinding
 
 OPEN_EXISTING = _ffi.HTTP_CREATE_REQUEST_QUEUE_FLAG_OPEN_EXISTING
 SDDL = "D:(A;;GA;;;SY)(A;;GA;;;BA)"

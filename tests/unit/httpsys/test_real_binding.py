@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys._ffi import EnabledState, ServerProperty
-from orchestrator.backends.httpsys.binding import (
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi._ffi import EnabledState, ServerProperty
+from orchestrator.httpapi.binding import (
     BandwidthLimit,
     ConnectionLimit,
     QueueBinding,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.backends.httpsys.backend import ROUTE_ID_VERSION, decode_route_id, route_id
+from orchestrator.backends.httpsys.routes import ROUTE_ID_VERSION, decode_route_id, route_id
 
 GROUPS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=63)
 URLS = st.builds(

@@ -7,7 +7,7 @@ current Windows builds is on the Windows-only checklist (docs/backends.md).
 
 from __future__ import annotations
 
-from orchestrator.backends.httpsys.backend import (
+from orchestrator.backends.httpsys.servicestate import (
     ServiceState,
     ServiceStateQueue,
     parse_servicestate,
@@ -173,7 +173,7 @@ def test_observe_uses_servicestate_to_find_an_unregistered_url_and_the_plan_repa
     state = desired(session(), queue("api"), group("api", "api", "http://+:8080/api/"))
     kit.converge(state)
     kit.servicestate_text = _servicestate_for(kit, [])
-    kit.backend._servicestate_cache = None
+    kit.backend.service_state.forget()
     faults = [(f.key, f.reason, f.repair) for f in kit.backend.observe().faults]
     assert [(Key(Kind.URLGROUP, "api"), "url_not_registered", Repair.UPDATE)] == faults
     plan = make_plan(state, kit.reconciler.live())
@@ -182,7 +182,7 @@ def test_observe_uses_servicestate_to_find_an_unregistered_url_and_the_plan_repa
     kit.apply(state)
     assert "HttpAddUrlToUrlGroup" in kit.calls_since(mark)
     kit.servicestate_text = _servicestate_for(kit, ["http://+:8080/api/"])
-    kit.backend._servicestate_cache = None
+    kit.backend.service_state.forget()
     assert kit.reconciler.plan(state).is_empty
 
 
@@ -191,6 +191,6 @@ def test_status_lists_the_processes_attached_to_each_queue() -> None:
     kit = Kit(servicestate="")
     kit.converge(desired(session(), queue("api"), group("api", "api", "http://+:8080/api/")))
     kit.servicestate_text = _servicestate_for(kit, ["http://+:8080/api/"])
-    kit.backend._servicestate_cache = None
+    kit.backend.service_state.forget()
     [api] = kit.backend.status()["queues"]  # type: ignore[misc]
     assert [kit.backend.queues["api"].handle.handle] == api["attached_pids"]

@@ -10,16 +10,16 @@ import uuid
 
 import pytest
 
-from orchestrator.backends.httpsys._ffi import ErrorCode, HttpApiError
-from orchestrator.backends.httpsys.binding import RealBinding
-from orchestrator.backends.httpsys.capabilities import detect_capabilities
-from orchestrator.backends.httpsys.handles import ApiInit
-from orchestrator.backends.httpsys.queue_open import (
+from orchestrator.backends.httpsys.sddl import build_queue_sddl, windows_sid_resolver
+from orchestrator.httpapi._ffi import ErrorCode, HttpApiError
+from orchestrator.httpapi.binding import RealBinding
+from orchestrator.httpapi.capabilities import detect_capabilities
+from orchestrator.httpapi.handles import ApiInit
+from orchestrator.httpapi.queue_open import (
     QueueMode,
     QueueNotFoundError,
     open_request_queue,
 )
-from orchestrator.backends.httpsys.sddl import build_queue_sddl, windows_sid_resolver
 from orchestrator.model.desired import Principal, PrincipalKind
 
 pytestmark = pytest.mark.windows

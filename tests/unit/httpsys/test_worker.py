@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys.worker import build_response, parse_request
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi.worker import build_response, parse_request
 
 
 class RequestBuilder:

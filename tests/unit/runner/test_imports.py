@@ -55,8 +55,8 @@ def imports_of(module: str) -> set[str]:
 
 
 #: The one exception to "nothing from orchestrator outside the runner": the http.sys source drives
-#: the queue through backends.httpsys (ctypes confined to its _ffi), imported lazily on Windows.
-ALLOWED_OUTSIDE = {"httpsys_source": ("orchestrator.backends.httpsys",)}
+#: the queue through orchestrator.httpapi (ctypes confined to its _ffi), imported lazily on Windows.
+ALLOWED_OUTSIDE = {"httpsys_source": ("orchestrator.httpapi",)}
 
 
 def covers(forbidden: str, name: str) -> bool:

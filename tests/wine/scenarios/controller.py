@@ -1,58 +1,56 @@
-"""Wine scenario: a controller that creates an inheritable queue and spawns a worker python.exe.
+"""Wine scenario: ``HttpSysBackend`` starts a worker python.exe that serves the queue handle it inherits.
 
 Under Wine queue names are ignored, so the worker gets the queue the way the notes prescribe: the
-controller creates it with ``bInheritHandle=TRUE``, spawns the worker with ``close_fds=False`` and
-passes the handle value on its command line. The controller owns the session, the URL group, the
-binding and the prefix, and tears them down after the worker exits.
+backend creates it with ``bInheritHandle=TRUE``, starts the worker with ``close_fds=False`` and passes
+the handle value in ``ORCHESTRATOR_QUEUE_HANDLE``. The backend owns the session, the URL group, the
+binding and the prefix, applied from plan steps through the real ``Reconciler``; ``worker.py`` answers
+REQUESTS requests and exits, then the backend is closed (processes killed, URLs removed, queue, group
+and session closed).
 argv: PORT REQUESTS
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
+import time
 
-from orchestrator.backends.httpsys.binding import RealBinding
-from orchestrator.backends.httpsys.capabilities import detect_capabilities
-from orchestrator.backends.httpsys.handles import ApiInit
-from orchestrator.backends.httpsys.listener import HttpSysListener, Route
+from orchestrator.backends.httpsys.backend import HttpSysBackend
+from orchestrator.backends.httpsys.launcher import LaunchSpec, WorkerProcess, launch_process
+from orchestrator.clock import SystemClock
+from orchestrator.reconcile.reconciler import Reconciler
 from tests.wine.scenarios._common import emit, run
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from tests.wine.scenarios._site import app, boot_command, build
 
 
 def main() -> None:
     port, requests = int(sys.argv[1]), sys.argv[2]
     repo = sys.path[0]  # boot.py put the repository there
-    binding = RealBinding()
-    with ApiInit(binding):
-        listener = HttpSysListener(
-            binding,
-            detect_capabilities(),
-            queue_name="pool",
-            routes=[Route(f"http://+:{port}/svc/", 77)],
-            inheritable=True,
-        )
-        listener.start()
-        assert listener.queue is not None
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                os.path.join(os.path.dirname(HERE), "boot.py"),
-                repo,
-                os.path.join(HERE, "worker.py"),
-                str(listener.queue.handle),
-                requests,
-            ],
-            close_fds=False,  # the worker inherits the queue handle
-        )
-        emit(
-            "controller-ready", pid=os.getpid(), worker_pid=worker.pid, handle=listener.queue.handle
-        )
-        code = worker.wait(60)
-        emit("worker-exited", code=code)
-        listener.dispose()
+    started: list[WorkerProcess] = []
+
+    def launcher(spec: LaunchSpec) -> WorkerProcess:
+        process = launch_process(spec)
+        started.append(process)
+        return process
+
+    backend = HttpSysBackend(launcher=launcher)
+    result = Reconciler(backend, SystemClock()).reconcile_once(
+        build(app("svc", [f"http://+:{port}/svc/"], boot_command(repo, "worker.py", requests)))
+    )
+    worker = started[0]
+    emit(
+        "controller-ready",
+        pid=os.getpid(),
+        worker_pid=worker.pid,
+        handle=backend.queues["svc"].handle.handle,
+        failed=[f"{o.step_id}: {o.error}" for o in result.failed],
+        converged=result.converged,
+    )
+    deadline = time.monotonic() + 60
+    while worker.poll() is None and time.monotonic() < deadline:
+        backend.poll(0.1)
+    emit("worker-exited", code=worker.poll())
+    backend.close()
     emit("done")
 
 

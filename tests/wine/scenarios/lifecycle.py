@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from orchestrator.backends.httpsys.binding import RealBinding
-from orchestrator.backends.httpsys.capabilities import detect_capabilities
+from orchestrator.httpapi.binding import RealBinding
+from orchestrator.httpapi.capabilities import detect_capabilities
 from tests.wine.scenarios._common import emit, run
 from tests.wine.scenarios.lifecycle_program import run_program
 

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys._ffi import HttpApiError, ServerProperty
-from orchestrator.backends.httpsys.binding import (
+from orchestrator.backends.httpsys.sddl import build_queue_sddl
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi._ffi import HttpApiError, ServerProperty
+from orchestrator.httpapi.binding import (
     BandwidthLimit,
     ConnectionLimit,
     HttpSysBinding,
     QueueBinding,
     TimeoutLimits,
 )
-from orchestrator.backends.httpsys.handles import ApiInit
-from orchestrator.backends.httpsys.sddl import build_queue_sddl
+from orchestrator.httpapi.handles import ApiInit
 
 OPEN_EXISTING = _ffi.HTTP_CREATE_REQUEST_QUEUE_FLAG_OPEN_EXISTING
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys.binding import RealBinding
-from orchestrator.backends.httpsys.handles import ApiInit
-from orchestrator.backends.httpsys.worker import QueueWorker
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi.binding import RealBinding
+from orchestrator.httpapi.handles import ApiInit
+from orchestrator.httpapi.worker import QueueWorker
 from tests.wine.scenarios._common import emit, run
 
 

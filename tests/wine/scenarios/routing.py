@@ -1,11 +1,13 @@
-"""Wine scenario: longest-prefix routing across two queues, with UrlContext values.
+"""Wine scenario: longest-prefix routing across three queues ``HttpSysBackend`` made from plan steps.
 
-Queue "a" serves ``http://+:PORT/app/`` (context 11); queue "b" serves ``http://+:PORT/app/deep/``
-(context 21); queue "c" serves the explicit host ``http://localhost:PORT2/`` (context 31). One thread
-per queue receives and answers with JSON naming the queue, the UrlContext and the path. Under Wine
-each prefix sits in its own URL group (one URL per group). Commands on stdin:
-``remove-deep`` removes b's prefix (its group is unbound and closed); ``stop`` tears everything down
-(queue -> group -> session, then HttpTerminate), which ends the receives with 995.
+The backend applies, through the real ``Reconciler``, a site of three queues with one URL group each
+and no pools: "a" serves ``http://+:PORT/app/``, "b" ``http://+:PORT/app/deep/`` and "c" the explicit
+host ``http://localhost:PORT2/``. Every URL carries its route id as UrlContext. One thread of this
+process per queue receives on the backend's queue handle and answers with JSON naming the queue, the
+UrlContext, the path and the host. Under Wine each URL sits in its own URL group. Commands on stdin:
+``remove-deep`` applies the site without URL group "b" (its URL removed, its group unbound and
+closed; queue "b" stays); ``stop`` closes the backend (URLs removed and unbound, then queue -> group
+-> session, then HttpTerminate), which ends the receives with 995.
 argv: PORT PORT2
 """
 
@@ -15,13 +17,11 @@ import json
 import sys
 import threading
 
-from orchestrator.backends.httpsys import _ffi
-from orchestrator.backends.httpsys.binding import RealBinding
-from orchestrator.backends.httpsys.capabilities import detect_capabilities
-from orchestrator.backends.httpsys.handles import ApiInit
-from orchestrator.backends.httpsys.listener import HttpSysListener, Route
-from orchestrator.backends.httpsys.worker import QueueWorker
-from tests.wine.scenarios._common import commands, emit, run
+from orchestrator.httpapi import _ffi
+from orchestrator.httpapi.worker import QueueWorker
+from orchestrator.model import Key, Kind, RequestQueue, Resource, UrlGroup
+from tests.wine.scenarios._common import emit, run
+from tests.wine.scenarios._site import Controller, S, build
 
 
 def serve(label: str, handle: int) -> None:
@@ -49,41 +49,44 @@ def serve(label: str, handle: int) -> None:
         emit("served", **body)
 
 
+def endpoint(name: str, url: str | None) -> list[Resource]:
+    """A queue called ``name`` and, when ``url`` is given, a URL group of the same name routing it."""
+    q = Key(Kind.QUEUE, name)
+    parts: list[Resource] = [RequestQueue(key=q, session=S)]
+    if url is not None:
+        parts.append(UrlGroup(key=Key(Kind.URLGROUP, name), session=S, queue=q, urls=(url,)))
+    return parts
+
+
 def main() -> None:
     port, port2 = int(sys.argv[1]), int(sys.argv[2])
-    caps = detect_capabilities()
-    binding = RealBinding()
-    with ApiInit(binding):
-        listeners = {
-            "a": HttpSysListener(
-                binding, caps, queue_name=None, routes=[Route(f"http://+:{port}/app/", 11)]
-            ),
-            "b": HttpSysListener(
-                binding, caps, queue_name=None, routes=[Route(f"http://+:{port}/app/deep/", 21)]
-            ),
-            "c": HttpSysListener(
-                binding, caps, queue_name=None, routes=[Route(f"http://localhost:{port2}/", 31)]
-            ),
-        }
-        threads = []
-        for label, listener in listeners.items():
-            listener.start()
-            assert listener.queue is not None
-            thread = threading.Thread(target=serve, args=(label, listener.queue.handle))
-            thread.start()
-            threads.append(thread)
-        emit("ready", groups={k: len(v.groups) for k, v in listeners.items()})
-        for command in commands():
-            if command == "remove-deep":
-                listeners["b"].remove_route(f"http://+:{port}/app/deep/")
-                emit("removed", groups=len(listeners["b"].groups))
-            elif command == "stop":
-                break
-        for listener in listeners.values():
-            listener.dispose()
-        for thread in threads:
-            thread.join(10)
-        emit("disposed", alive=[t.is_alive() for t in threads])
+    urls = {
+        "a": f"http://+:{port}/app/",
+        "b": f"http://+:{port}/app/deep/",
+        "c": f"http://localhost:{port2}/",
+    }
+    controller = Controller()
+    backend = controller.backend
+    controller.apply(build(*(endpoint(name, url) for name, url in urls.items())), "site")
+    threads = []
+    for label in urls:
+        handle = backend.queues[label].handle.handle
+        thread = threading.Thread(target=serve, args=(label, handle))
+        thread.start()
+        threads.append(thread)
+    groups = backend.resources.groups
+    emit("ready", groups={k: len(groups[k].handles) for k in urls})
+    while (command := controller.next_command()) is not None:
+        if command == "remove-deep":
+            site = build(endpoint("a", urls["a"]), endpoint("b", None), endpoint("c", urls["c"]))
+            controller.apply(site, "remove-deep")
+            emit("removed", groups=len(groups["b"].handles) if "b" in groups else 0)
+        elif command == "stop":
+            break
+    backend.close()
+    for thread in threads:
+        thread.join(10)
+    emit("disposed", alive=[t.is_alive() for t in threads])
     emit("done")
 
 

@@ -1,8 +1,10 @@
 """Wine scenario: a worker process serving an inherited request queue handle.
 
-Answers each request with ``201 Created`` and a JSON body naming its own pid and the UrlContext,
-then exits after REQUESTS requests. It opens nothing by name: the handle came from the controller.
-argv: HANDLE REQUESTS
+Started by ``HttpSysBackend`` (``controller.py``), which passes the inherited handle's value in
+``ORCHESTRATOR_QUEUE_HANDLE`` (names do not work under Wine). Answers each request with ``201 Created``
+and a JSON body naming its own pid and the UrlContext, then exits after REQUESTS requests. It opens
+nothing by name: the handle came from the controller.
+argv: REQUESTS
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ import json
 import os
 import sys
 
-from orchestrator.backends.httpsys.binding import RealBinding
-from orchestrator.backends.httpsys.handles import ApiInit
-from orchestrator.backends.httpsys.worker import QueueWorker
+from orchestrator.httpapi.binding import RealBinding
+from orchestrator.httpapi.handles import ApiInit
+from orchestrator.httpapi.worker import QueueWorker
 from tests.wine.scenarios._common import emit, run
 
 
 def main() -> None:
-    handle, requests = int(sys.argv[1]), int(sys.argv[2])
+    handle, requests = int(os.environ["ORCHESTRATOR_QUEUE_HANDLE"]), int(sys.argv[1])
     with ApiInit(RealBinding()):
         worker = QueueWorker(handle)
         emit("worker-ready", pid=os.getpid(), handle=handle)

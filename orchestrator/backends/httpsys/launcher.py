@@ -1,0 +1,223 @@
+"""Worker processes and health probes: the seams the backend starts and checks its workers through.
+
+Owns: ``LaunchSpec`` (what to start), the ``WorkerProcess`` protocol (what the supervisor drives),
+``Launcher`` and its default ``launch_process`` (``subprocess.Popen`` in a new process group, wrapped as
+``PopenProcess``: CTRL_BREAK/SIGTERM, kill, a pidfd on Linux), and the default HTTP health probe
+(``ProbeTarget``, ``http_probe``, run by ``run_on_thread``) that goes through http.sys to a URL routed
+to the pool's queue. Also the worker's side of the contract: ``worker_environment`` names its queue
+(``ORCHESTRATOR_QUEUE``) and, where names do not work (Wine), the handle it inherits
+(``ORCHESTRATOR_QUEUE_HANDLE``), as ``runner.httpsys_source`` reads them.
+Tests replace both seams (``HttpSysBackend(launcher=..., probe=...)``).
+Imports the standard library and ``orchestrator.model`` only; no ctypes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from orchestrator.model.desired import WorkerPool
+
+__all__ = [
+    "ENV_QUEUE",
+    "ENV_QUEUE_HANDLE",
+    "LaunchSpec",
+    "Launcher",
+    "PopenProcess",
+    "ProbeFn",
+    "ProbeTarget",
+    "WorkerProcess",
+    "http_probe",
+    "launch_process",
+    "run_on_thread",
+    "worker_environment",
+]
+
+#: Queue names in the environment of every worker.
+ENV_QUEUE = "ORCHESTRATOR_QUEUE"
+ENV_QUEUE_HANDLE = "ORCHESTRATOR_QUEUE_HANDLE"
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """What to start: command, environment, directory, and a queue handle the child must inherit."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: str | None = None
+    inherit_handle: int | None = None
+
+
+class WorkerProcess(Protocol):
+    """A started worker process, as the supervisor drives it."""
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        ...
+
+    def poll(self) -> int | None:
+        """The exit code once it exited (negative: killed by that signal, on POSIX), else ``None``."""
+        ...
+
+    def terminate(self) -> None:
+        """Ask it to stop (Windows: CTRL_BREAK to its process group; POSIX: SIGTERM to its group)."""
+        ...
+
+    def kill(self) -> None:
+        """Stop it now (Windows: TerminateProcess; POSIX: SIGKILL to its group)."""
+        ...
+
+    def exit_fd(self) -> int | None:
+        """A descriptor that becomes readable when it exits (Linux pidfd), or ``None`` (poll it)."""
+        ...
+
+    def release(self) -> None:
+        """Free what watching it needed (after it exited)."""
+        ...
+
+
+Launcher = Callable[[LaunchSpec], WorkerProcess]
+
+
+class PopenProcess:
+    """``WorkerProcess`` over ``subprocess.Popen``."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+        self._fd: int | None = None
+        if sys.platform == "linux":
+            with contextlib.suppress(OSError):
+                self._fd = os.pidfd_open(popen.pid)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def terminate(self) -> None:
+        if sys.platform == "win32":
+            # CTRL_BREAK reaches the child's process group (CREATE_NEW_PROCESS_GROUP) as SIGBREAK.
+            with contextlib.suppress(OSError):
+                self.popen.send_signal(signal.CTRL_BREAK_EVENT)
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        if sys.platform == "win32":
+            with contextlib.suppress(OSError):
+                self.popen.kill()
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+
+    def exit_fd(self) -> int | None:
+        return self._fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+def launch_process(spec: LaunchSpec) -> WorkerProcess:
+    """Start a worker with ``subprocess.Popen``: its own process group, stdin from the null device.
+
+    On Windows a handle to inherit (Wine) needs ``close_fds=False``, which passes every inheritable
+    handle; the controller makes only queue handles inheritable, and only under Wine.
+
+    Raises:
+        OSError: the command cannot be started (not found, not executable, bad directory).
+    """
+    if sys.platform == "win32":
+        popen = subprocess.Popen(
+            list(spec.argv),
+            env=dict(spec.env),
+            cwd=spec.cwd,
+            stdin=subprocess.DEVNULL,
+            close_fds=spec.inherit_handle is None,
+            creationflags=subprocess.CREATE_NEW_PROCESS_GROUP,
+        )
+    else:
+        popen = subprocess.Popen(
+            list(spec.argv),
+            env=dict(spec.env),
+            cwd=spec.cwd,
+            stdin=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,
+        )
+    return PopenProcess(popen)
+
+
+def worker_environment(spec: WorkerPool, queue: str, handle: int | None) -> dict[str, str]:
+    """A worker's environment: the controller's, the pool's ``env``, the name of its queue and, where
+    names do not work (Wine), the value of the queue ``handle`` it inherits."""
+    env = dict(os.environ)
+    env.pop(ENV_QUEUE_HANDLE, None)
+    env.update({e.name: e.value for e in spec.env})
+    env[ENV_QUEUE] = queue
+    if handle is not None:
+        env[ENV_QUEUE_HANDLE] = str(handle)
+    return env
+
+
+# --- health probes -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ProbeTarget:
+    """Where a pool's health probe goes: through http.sys, to a URL routed to the pool's queue."""
+
+    scheme: str
+    connect_host: str
+    port: int
+    host_header: str
+    path: str
+    timeout_s: float
+
+
+ProbeFn = Callable[[ProbeTarget], tuple[bool, str]]
+
+
+def http_probe(target: ProbeTarget) -> tuple[bool, str]:
+    """GET the probe path; 2xx and 3xx are healthy. Never raises."""
+    conn: http.client.HTTPConnection
+    if target.scheme == "https":
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # a local liveness probe, not a trust decision
+        conn = http.client.HTTPSConnection(
+            target.connect_host, target.port, timeout=target.timeout_s, context=context
+        )
+    else:
+        conn = http.client.HTTPConnection(
+            target.connect_host, target.port, timeout=target.timeout_s
+        )
+    try:
+        conn.request(
+            "GET", target.path, headers={"Host": target.host_header, "User-Agent": "orchestrator"}
+        )
+        response = conn.getresponse()
+        response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        return False, f"probe failed: {exc or type(exc).__name__}"
+    finally:
+        conn.close()
+    return 200 <= response.status < 400, f"HTTP {response.status}"
+
+
+def run_on_thread(fn: Callable[[], None]) -> None:
+    """Run a probe job on a daemon thread (the backend's default ``run_probe``)."""
+    threading.Thread(target=fn, name="httpsys-probe", daemon=True).start()
