@@ -186,10 +186,10 @@ def _is_saved_plan(path: str) -> bool:
 def cmd_apply(args: argparse.Namespace) -> int:
     """``orchestrator apply PATH|PLANFILE``: apply through the running controller and wait."""
     from orchestrator.controller.client import Client
-    from orchestrator.errors import StalePlanError
     from orchestrator.manifest import load_manifest
     from orchestrator.manifest.identities import HostIdentities
     from orchestrator.plan.render import read_saved_plan
+    from orchestrator.plan.stale import check_manifest_unchanged
 
     expected_fingerprint: str | None = None
     manifest_path = args.path
@@ -201,10 +201,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         expected_fingerprint = saved.live_fingerprint
     loaded = load_manifest(manifest_path, identities=HostIdentities(), strict_identities=True)
     _print_diagnostics(loaded.warnings)
-    if saved is not None and loaded.desired.manifest_sha256 != saved.manifest_sha256:
-        raise StalePlanError(
-            "Plan is stale",
-            f"The manifest {manifest_path} changed after the plan was made; run plan again.",
+    if saved is not None:
+        check_manifest_unchanged(
+            saved.manifest_sha256, loaded.desired.manifest_sha256, path=manifest_path
         )
     session = loaded.desired.session
     run_dir = _run_dir(args, session.run_dir if session else None)

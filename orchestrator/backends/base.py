@@ -1,19 +1,24 @@
 """The backend protocol every backend implements, and the capability record it reports.
 
-Owns: ``Backend`` (``observe``, ``apply``, ``capabilities``, ``close``), ``Capabilities`` and
-``Progress``. Errors are those of ``orchestrator.errors``: ``TemporaryBackendError`` (retried with
-backoff) and ``PermanentBackendError`` (not retried until the object's definition changes).
+Owns: ``Supervision`` (``poll``, ``status``, ``reset``, ``shutdown``: what the controller's main loop
+asks of a backend between reconcile passes), ``Backend`` (``observe``, ``apply``, ``capabilities``,
+``close``, and supervision), ``Capabilities``, ``Progress`` and ``Emit``. Errors are those of
+``orchestrator.errors``: ``TemporaryBackendError`` (retried with backoff) and
+``PermanentBackendError`` (not retried until the object's definition changes).
+Must not import a backend implementation, ``reconcile``, ``controller`` or ``cli``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from orchestrator.model.live import LiveState
 from orchestrator.plan.steps import Step
 
+#: Where a backend sends its events (``EventLog.emit``): an event name and its fields.
+Emit = Callable[..., None]
 #: Progress reports while a step runs (e.g. waiting on health checks): an event name and its fields.
 Progress = Callable[[str, dict[str, object]], None]
 
@@ -35,8 +40,48 @@ class Capabilities:
         return feature in self.features
 
 
-class Backend(Protocol):
-    """Turns plan steps into reality and reports what exists."""
+class Supervision(Protocol):
+    """What runs between reconcile passes: the processes a backend started, watched and re-armed.
+
+    Only the controller's main thread calls these, never concurrently with ``apply``.
+    """
+
+    def poll(self, timeout_s: float, wake_fds: Iterable[int] = ()) -> set[int]:
+        """Wait up to ``timeout_s`` for anything to do, do it, and return the ready ``wake_fds``.
+
+        The controller's loop sleeps here: the backend services process exits, readiness reports
+        and health probes, restarts what is due and escalates stops, and returns early when one of
+        ``wake_fds`` (signals, the reconcile trigger) becomes readable. It may return early with
+        nothing ready; it never reads from a ``wake_fds`` descriptor.
+        """
+        ...
+
+    def status(self) -> dict[str, object]:
+        """What ``orchestrator status`` shows about this backend.
+
+        The keys every backend reports: ``workers`` (a list, one entry per process: ``pool``,
+        ``pid``, ``state``, ...), ``pools`` (pool name to ``halted`` (the reason, falsy when it
+        runs), ``restarts``, ...), ``queues`` (a list: ``name``, ``state``, ...) and ``listener``.
+        """
+        ...
+
+    def reset(self, pool: str) -> bool:
+        """Re-arm ``pool`` after rapid-fail protection stopped it (``orchestrator reset POOL``).
+
+        Returns:
+            Whether the pool was stopped; ``False`` for a running or unknown pool (nothing changes).
+        """
+        ...
+
+    def shutdown(self, report: Progress | None = None) -> None:
+        """Stop gracefully: drain, stop the pools within their ``shutdownTimeLimit``, then
+        release everything as ``close`` does. ``report`` hears progress while it waits."""
+        ...
+
+
+@runtime_checkable
+class Backend(Supervision, Protocol):
+    """Turns plan steps into reality, reports what exists, and supervises what it started."""
 
     @property
     def name(self) -> str:

@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orchestrator.backends.base import Backend
@@ -29,13 +30,8 @@ from orchestrator.controller.logs import LogWriter
 from orchestrator.controller.metrics import Metrics, serve_metrics
 from orchestrator.controller.paths import RunDir, default_run_dir
 from orchestrator.controller.sdnotify import SdNotify
-from orchestrator.errors import (
-    Diagnostic,
-    ManifestError,
-    OrchestratorError,
-    PlanError,
-    StalePlanError,
-)
+from orchestrator.controller.status import status_document
+from orchestrator.errors import Diagnostic, ManifestError, OrchestratorError
 from orchestrator.manifest.identities import HostIdentities
 from orchestrator.manifest.load import (
     LoadedManifest,
@@ -45,15 +41,14 @@ from orchestrator.manifest.load import (
     read_manifest_set,
     untrusted,
 )
-from orchestrator.model.desired import DesiredState, UrlGroup
 from orchestrator.plan.render import plan_document, render_text
+from orchestrator.plan.stale import check_manifest_unchanged
 from orchestrator.reconcile.events import EventLog
 from orchestrator.reconcile.manifests import ManifestTracker
 from orchestrator.reconcile.reconciler import Reconciler, Result
+from orchestrator.reconcile.rollout import EXIT_APPLIED, Rollout
 from orchestrator.reconcile.trigger import Trigger
 from orchestrator.watch import ManifestWatcher
-
-EXIT_APPLIED, EXIT_FAILED_BEFORE, EXIT_ROLLED_BACK, EXIT_INCOMPLETE = 0, 1, 3, 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +103,16 @@ class Daemon:
         self.backend: Backend | None = None
         self.reconciler: Reconciler | None = None
         self.tracker: ManifestTracker | None = None
+        self.rollout: Rollout | None = None
         self.watcher: ManifestWatcher | None = None
         self._lock_fd: int | None = None
+        self._jobs: dict[str, Callable[[Job], None]] = {
+            "plan": self._job_plan,
+            "apply": self._job_apply,
+            "reset": self._job_reset,
+            "reload": self._job_reload,
+            "down": self._job_down,
+        }
 
     # -- start-up ----------------------------------------------------------------------------
     def _load(self, source: str | ManifestSet) -> LoadedManifest:
@@ -160,6 +163,9 @@ class Daemon:
             print(exc.render(), file=sys.stderr)
             return 1
         self.reconciler = Reconciler(self.backend, self.clock, events=self.events)
+        self.rollout = Rollout(
+            self.reconciler, self.tracker, self.clock, events=self.events, metrics=self.metrics
+        )
         admin_gid = self._admin_gid(session.admin_group if session else None)
         admin = AdminServer(
             run_dir.control,
@@ -199,11 +205,7 @@ class Daemon:
             self._stop_watch()
             self.emit("controller_stopping")
             with contextlib.suppress(Exception):
-                shutdown = getattr(self.backend, "shutdown", None)
-                if shutdown is not None:
-                    shutdown()
-                else:
-                    self.backend.close()
+                self.backend.shutdown()
             admin.stop()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(run_dir.pidfile)
@@ -286,7 +288,6 @@ class Daemon:
 
     def _loop(self, wake_read: int) -> None:
         assert self.backend is not None
-        poll = getattr(self.backend, "poll", None)
         while not self.stopping:
             now = self.clock.monotonic()
             if now >= self.next_pass_at:
@@ -300,12 +301,7 @@ class Daemon:
                         f" generation {self.reconciler.generation if self.reconciler else 0}"
                     )
             timeout = max(0.0, min(self.next_pass_at - self.clock.monotonic(), 1.0))
-            if poll is not None:
-                woken = poll(timeout, [wake_read, self.trigger.fileno()])
-            else:
-                import select
-
-                woken = set(select.select([wake_read, self.trigger.fileno()], [], [], timeout)[0])
+            woken = self.backend.poll(timeout, [wake_read, self.trigger.fileno()])
             if wake_read in woken:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_read, 4096)
@@ -338,80 +334,40 @@ class Daemon:
         """Re-read the manifest files and apply them if they changed; returns whether a new
         manifest was applied. An invalid or unchanged set changes nothing that runs."""
         assert self.tracker is not None
+        assert self.rollout is not None
         try:
             mset = read_manifest_set(self.options.path)
         except ManifestError as exc:
-            return self._rejected("", exc.diagnostics, "load")
+            return self.rollout.reject("", exc.diagnostics, "load")
         sha = mset.sha256
         problems = self._untrusted(mset)
         if problems:
             # Keyed by content and permissions: fixing the permissions is a change worth a retry.
-            return self._rejected(f"{sha}@{mset.trust_key}", problems, "load")
+            return self.rollout.reject(f"{sha}@{mset.trust_key}", problems, "load")
         self.tracker.forget_untrusted(sha)
         if not self.tracker.should_try(sha, force=force):
             return False
         try:
             loaded = self._load(mset)
         except ManifestError as exc:
-            return self._rejected(sha, exc.diagnostics, "load")
+            return self.rollout.reject(sha, exc.diagnostics, "load")
         self.emit("manifest_loaded", manifest=sha[:12], files=len(mset.files))
-        code, _, _ = self._apply_manifest(loaded, source="reload")
+        report = self.rollout.apply(loaded, source="reload")
         self._refresh_snapshot()
-        return code == EXIT_APPLIED
+        return report.exit_code == EXIT_APPLIED
 
-    def _rejected(self, sha: str, diagnostics: object, stage: str) -> bool:
-        assert self.tracker is not None
-        diags = tuple(diagnostics) if isinstance(diagnostics, tuple | list) else ()
-        if sha and self.tracker.rejected and self.tracker.rejected.sha256 == sha:
-            return False
-        self.tracker.reject(sha, self.clock.wall(), diags, stage)
-        self.metrics.reload(False, 0.0)
-        self.emit(
-            "manifest_rejected",
-            manifest=sha[:12],
-            stage=stage,
-            errors=[d.render() for d in diags if isinstance(d, Diagnostic)],
-            keeping=self.tracker.running_sha256[:12],
-        )
-        return False
-
-    def _pass(self, *, allow_mass_delete: bool = False) -> Result | None:
-        assert self.reconciler is not None
-        assert self.tracker is not None
-        if self.tracker.desired is None:
-            self.next_pass_at = self.clock.monotonic() + self.options.resync_s
-            return None
-        desired = self.tracker.desired.desired
-        started = self.clock.monotonic()
-        try:
-            result = self.reconciler.reconcile_once(desired, allow_mass_delete=allow_mass_delete)
-        except PlanError as exc:
-            self._rejected(desired.manifest_sha256, exc.diagnostics, "apply")
-            self._fall_back()
-            self.metrics.reconciled("error", self.clock.monotonic() - started)
-            self.next_pass_at = self.clock.monotonic() + self.options.resync_s
-            return None
-        except Exception:  # a bug: logged with its traceback, retried later
-            self.emit("reconcile_crashed", traceback=traceback.format_exc())
-            self.metrics.reconciled("error", self.clock.monotonic() - started)
+    def _pass(self) -> Result | None:
+        """A pass toward the manifest in force (``Rollout.resync``), then the next one's time."""
+        assert self.rollout is not None
+        result = self.rollout.resync()
+        if result is None:
             self.next_pass_at = self.clock.monotonic() + self.options.resync_s
             return None
         self.pass_count += 1
         self.last_result = result
-        self.metrics.reconciled(
-            "success" if result.converged else "error", self.clock.monotonic() - started
-        )
-        if result.converged:
-            self.tracker.applied(self.clock.wall())
         wait = self.options.resync_s if result.requeue_after_s is None else result.requeue_after_s
         self.next_pass_at = self.clock.monotonic() + min(wait, self.options.resync_s)
         return result
-
-    def _fall_back(self) -> None:
-        """The desired manifest was refused: go back to the one that runs, if any."""
-        assert self.tracker is not None
-        if self.tracker.running is not None:
-            self.tracker.desired = self.tracker.running
 
     # -- admin jobs --------------------------------------------------------------------------
     def _serve_jobs(self) -> None:
@@ -421,8 +377,7 @@ class Daemon:
             except queue.Empty:
                 return
             try:
-                handler = getattr(self, f"_job_{job.op}")
-                handler(job)
+                self._jobs[job.op](job)
             except OrchestratorError as exc:
                 job.fail(exc.summary, exc.detail, type(exc).__name__)
             except Exception as exc:  # a bug: answer the client, log it, keep running
@@ -454,75 +409,8 @@ class Daemon:
             }
         )
 
-    def _apply_manifest(
-        self,
-        loaded: LoadedManifest,
-        *,
-        source: str,
-        allow_mass_delete: bool = False,
-        expected_fingerprint: str | None = None,
-    ) -> tuple[int, str, Result | None]:
-        """Apply a new manifest, as ``orchestrator apply`` or a hot reload does.
-
-        The plan has the mass-delete guard; if a step fails, the objects go back to the manifest
-        that ran before (last-known-good), and the outcome (applied, rolled back, partially applied)
-        is reported, not guessed. A manifest that failed is not retried until it changes.
-
-        Returns:
-            The exit code (0 applied, 1 refused before any change, 3 rolled back, 4 incomplete),
-            a sentence for people, and the pass's result.
-        """
-        assert self.reconciler is not None
-        assert self.tracker is not None
-        sha = loaded.desired.manifest_sha256
-        previous = self.tracker.running or self.tracker.desired
-        try:
-            result = self.reconciler.reconcile_once(
-                loaded.desired,
-                allow_mass_delete=allow_mass_delete,
-                expected_fingerprint=expected_fingerprint,
-            )
-        except PlanError as exc:
-            self._rejected(sha, exc.diagnostics, "apply")
-            self._fall_back()
-            self.emit(
-                "reload_outcome",
-                source=source,
-                manifest=sha[:12],
-                outcome="refused",
-                error=exc.summary,
-            )
-            return EXIT_FAILED_BEFORE, exc.render(), None
-        if result.failed:
-            self.tracker.reject(
-                sha, self.clock.wall(), tuple(Diagnostic(o.error) for o in result.failed), "apply"
-            )
-            code, message = self._roll_back(previous, result)
-            self.metrics.reload(False, 0.0)
-            self.metrics.reconciled("rolled_back" if code == EXIT_ROLLED_BACK else "error", 0.0)
-            outcome = "rolled_back" if code == EXIT_ROLLED_BACK else "partially_applied"
-            self.emit(
-                "reload_outcome", source=source, manifest=sha[:12], outcome=outcome, error=message
-            )
-            return code, message, result
-        self.tracker.accept(loaded)
-        if result.converged:
-            self.tracker.applied(self.clock.wall())
-        self.metrics.reload(True, self.clock.wall())
-        summary = result.plan.summary()
-        message = (
-            "Apply complete. "
-            f"{summary['add']} added, {summary['change']} changed, {summary['replace']} "
-            f"replaced, {summary['destroy']} destroyed."
-            if not result.plan.is_empty
-            else "No changes. Live state matches the manifest."
-        )
-        self.emit(
-            "reload_outcome", source=source, manifest=sha[:12], outcome="applied", summary=summary
-        )
-        return EXIT_APPLIED, message, result
-
     def _job_apply(self, job: Job) -> None:
+        assert self.rollout is not None
         mset = self._posted(job)
         try:
             loaded = self._load(mset)
@@ -530,12 +418,13 @@ class Daemon:
             job.fail("the manifest is invalid", exc.render(), "ManifestError")
             return
         expected = job.args.get("expected_manifest_sha256")
-        if expected and expected != loaded.desired.manifest_sha256:
-            raise StalePlanError("Plan is stale", "The manifest changed while it was sent.")
+        check_manifest_unchanged(
+            str(expected) if expected else None, loaded.desired.manifest_sha256
+        )
         fingerprint = job.args.get("expected_fingerprint")
         cancel = self.events.subscribe(lambda record: job.event(_progress(record)))
         try:
-            code, message, result = self._apply_manifest(
+            report = self.rollout.apply(
                 loaded,
                 source="apply",
                 allow_mass_delete=bool(job.args.get("allow_mass_delete")),
@@ -545,12 +434,13 @@ class Daemon:
             cancel()
         self._refresh_snapshot()
         self.next_pass_at = self.clock.monotonic() + 1.0
+        result, message = report.result, report.message
         if result is None:
             job.fail(message.split("\n", 1)[0], message.split("\n", 1)[-1], "PlanError")
             return
         job.done(
             {
-                "exit_code": code,
+                "exit_code": report.exit_code,
                 "message": message,
                 "reconcile_id": result.reconcile_id,
                 "outcomes": [
@@ -561,36 +451,10 @@ class Daemon:
             }
         )
 
-    def _roll_back(self, previous: LoadedManifest | None, failed: Result) -> tuple[int, str]:
-        assert self.reconciler is not None
-        assert self.tracker is not None
-        roots = "; ".join(f"{o.step_id}: {o.error}" for o in failed.failed)
-        if previous is None:
-            return EXIT_INCOMPLETE, f"Apply failed ({roots}); nothing to roll back to."
-        self.tracker.desired = previous
-        self.emit("rollback_start", manifest=previous.desired.manifest_sha256[:12])
-        try:
-            back = self.reconciler.reconcile_once(previous.desired, allow_mass_delete=True)
-        except OrchestratorError as exc:
-            return EXIT_INCOMPLETE, f"Apply failed ({roots}); rollback failed: {exc.summary}"
-        self.emit("rollback_complete", converged=back.converged)
-        if back.converged and not back.failed:
-            return EXIT_ROLLED_BACK, (
-                f"Apply failed ({roots}); rolled back to manifest "
-                f"{previous.desired.manifest_sha256[:12]}."
-            )
-        return EXIT_INCOMPLETE, (
-            f"Apply failed ({roots}); rollback incomplete: an operator must look "
-            "(orchestrator status)."
-        )
-
     def _job_reset(self, job: Job) -> None:
-        reset = getattr(self.backend, "reset", None)
+        assert self.backend is not None
         pool = str(job.args.get("pool", ""))
-        if reset is None:
-            job.fail("this backend cannot reset pools")
-            return
-        was = bool(reset(pool))
+        was = self.backend.reset(pool)
         self._refresh_snapshot()  # `status` right after `reset` must not show the pool halted
         job.done(
             {
@@ -621,64 +485,22 @@ class Daemon:
         """Rebuild the status document; ``observe`` also re-reads live state for drift (costly)."""
         assert self.tracker is not None
         assert self.reconciler is not None
-        status_of = getattr(self.backend, "status", None)
-        backend_status = status_of() if status_of is not None else {}
-        rejected = self.tracker.rejected
-        desired: DesiredState | None = (
-            self.tracker.desired.desired if self.tracker.desired else None
+        assert self.backend is not None
+        backend_status = self.backend.status()
+        self.snapshot = status_document(
+            now=self.clock.monotonic(),
+            stopping=self.stopping,
+            pid=os.getpid(),
+            backend=self.backend.name,
+            backend_status=backend_status,
+            manifest_path=self.options.path,
+            tracker=self.tracker,
+            generation=self.reconciler.generation,
+            passes=self.pass_count,
+            last_result=self.last_result,
+            live=self.reconciler.live() if observe else None,
+            previous=self.snapshot,
         )
-        snap: dict[str, object] = {
-            "_at": self.clock.monotonic(),
-            "state": "stopping" if self.stopping else "running",
-            "pid": os.getpid(),
-            "backend": self.backend.name if self.backend else "",
-            "manifest": {
-                "path": self.options.path,
-                "sha256": self.tracker.running_sha256,
-                "since": self.tracker.running_since or None,
-                "desired_sha256": desired.manifest_sha256 if desired else "",
-            },
-            "rejected": {
-                "sha256": rejected.sha256,
-                "at": rejected.at,
-                "stage": rejected.stage,
-                "error": rejected.summary(),
-                "errors": [d.render() for d in rejected.diagnostics],
-            }
-            if rejected
-            else None,
-            "generation": self.reconciler.generation,
-            "reconcile": {
-                "passes": self.pass_count,
-                "converged": self.last_result.converged if self.last_result else False,
-                "failed": [
-                    {"step": o.step_id, "error": o.error}
-                    for o in (self.last_result.failed if self.last_result else ())
-                ],
-            },
-            "queues": [],
-            "urlGroups": [],
-            **backend_status,
-        }
-        if desired is not None:
-            snap["urlGroups"] = [
-                {
-                    "name": res.key.name,
-                    "queue": res.queue.name if res.queue else None,
-                    "urls": list(res.urls),
-                    "state": str(res.state),
-                }
-                for res in desired.resources.values()
-                if isinstance(res, UrlGroup)
-            ]
-        live = self.reconciler.live() if observe else None
-        if live is not None:
-            snap["drift"] = [
-                {"address": f.address, "reason": f.reason, "detail": f.detail} for f in live.faults
-            ]
-        elif "drift" in self.snapshot:
-            snap["drift"] = self.snapshot["drift"]
-        self.snapshot = snap
 
 
 def _progress(record: dict[str, object]) -> dict[str, object]:

@@ -1,12 +1,111 @@
-"""Rendering ``orchestrator status`` for people.
+"""The status document: built once from the controller's parts, and rendered for people.
 
-Owns: ``render_status`` (the controller's state snapshot → tables). The JSON form is the snapshot
-itself (``status --json``, documented in docs/status.md).
+Owns: ``status_document`` (the controller's parts → the document that ``orchestrator status
+--json`` prints, the admin API's ``state`` serves and the metrics read; documented in
+docs/status.md) and ``render_status`` (that document → tables). Builds and renders; reads nothing
+itself (the controller passes the backend's status and the live state in). Must not import ``cli``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+
+from orchestrator.model.desired import UrlGroup
+from orchestrator.model.live import LiveState
+from orchestrator.reconcile.manifests import ManifestTracker
+from orchestrator.reconcile.reconciler import Result
+
+
+def status_document(
+    *,
+    now: float,
+    stopping: bool,
+    pid: int,
+    backend: str,
+    backend_status: Mapping[str, object],
+    manifest_path: str,
+    tracker: ManifestTracker,
+    generation: int,
+    passes: int,
+    last_result: Result | None,
+    live: LiveState | None,
+    previous: Mapping[str, object],
+) -> dict[str, object]:
+    """The controller's state as one JSON-ready document.
+
+    Args:
+        now: the monotonic time of the snapshot (``_at``: when it was built, for throttling).
+        stopping: the controller is shutting down.
+        pid: the controller's process id.
+        backend: the backend's name.
+        backend_status: ``Backend.status()``; its keys (``workers``, ``pools``, ``queues``,
+            ``listener``, ...) go to the top level, ``queues`` over the empty default.
+        manifest_path: the manifest the controller was started on.
+        tracker: which manifest runs, which is desired and which was rejected.
+        generation: the reconciler's generation.
+        passes: how many reconcile passes ran.
+        last_result: the last pass's result (``None`` before the first).
+        live: a fresh observation, for ``drift``; ``None`` keeps ``previous``'s ``drift``.
+        previous: the document this one replaces.
+
+    Returns:
+        The document: ``state``, ``pid``, ``backend``, ``manifest``, ``rejected``,
+        ``generation``, ``reconcile``, ``queues``, ``urlGroups``, the backend's keys and ``drift``.
+    """
+    rejected = tracker.rejected
+    desired = tracker.desired.desired if tracker.desired else None
+    doc: dict[str, object] = {
+        "_at": now,
+        "state": "stopping" if stopping else "running",
+        "pid": pid,
+        "backend": backend,
+        "manifest": {
+            "path": manifest_path,
+            "sha256": tracker.running_sha256,
+            "since": tracker.running_since or None,
+            "desired_sha256": desired.manifest_sha256 if desired else "",
+        },
+        "rejected": {
+            "sha256": rejected.sha256,
+            "at": rejected.at,
+            "stage": rejected.stage,
+            "error": rejected.summary(),
+            "errors": [d.render() for d in rejected.diagnostics],
+        }
+        if rejected
+        else None,
+        "generation": generation,
+        "reconcile": {
+            "passes": passes,
+            "converged": last_result.converged if last_result else False,
+            "failed": [
+                {"step": o.step_id, "error": o.error}
+                for o in (last_result.failed if last_result else ())
+            ],
+        },
+        "queues": [],
+        "urlGroups": [],
+        **backend_status,
+    }
+    if desired is not None:
+        doc["urlGroups"] = [
+            {
+                "name": res.key.name,
+                "queue": res.queue.name if res.queue else None,
+                "urls": list(res.urls),
+                "state": str(res.state),
+            }
+            for res in desired.resources.values()
+            if isinstance(res, UrlGroup)
+        ]
+    if live is not None:
+        doc["drift"] = [
+            {"address": f.address, "reason": f.reason, "detail": f.detail} for f in live.faults
+        ]
+    elif "drift" in previous:
+        doc["drift"] = previous["drift"]
+    return doc
 
 
 def _ago(seconds: object) -> str:

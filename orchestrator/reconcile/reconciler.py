@@ -1,15 +1,17 @@
 """One reconcile pass, controller-runtime style: observe, diff, apply as an interpreter, re-observe.
 
-Owns: ``Reconciler`` and ``Result``. The reconciler is the controller's memory: what was last applied
-(for drift), the generation, and per-object backoff. A failed step skips its dependents and is
-reported once, at its root; unrelated objects go on. Temporary errors back off exponentially with
-jitter per object; permanent errors wait for a different definition; a bug (any other exception) is
-logged with its traceback and treated as temporary.
+Owns: ``Reconciler``, ``Result``, ``StepOutcome`` and ``StepStatus`` (the closed set of step
+outcomes). The reconciler is the controller's memory: what was last applied (for drift), the
+generation, and per-object backoff. A failed step skips its dependents and is reported once, at its
+root; unrelated objects go on. Temporary errors back off exponentially with jitter per object;
+permanent errors wait for a different definition; a bug (any other exception) is logged with its
+traceback and treated as temporary.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import random
 import secrets
 import traceback
@@ -18,12 +20,13 @@ from types import MappingProxyType
 
 from orchestrator.backends.base import Backend
 from orchestrator.clock import Clock
-from orchestrator.errors import PermanentBackendError, StalePlanError, TemporaryBackendError
+from orchestrator.errors import PermanentBackendError, TemporaryBackendError
 from orchestrator.model.desired import DesiredState, Resource
 from orchestrator.model.ids import Key
 from orchestrator.model.live import LiveState
 from orchestrator.plan.diff import make_plan
 from orchestrator.plan.guard import check_mass_delete
+from orchestrator.plan.stale import check_live_unchanged
 from orchestrator.plan.steps import Op, Plan, Step
 from orchestrator.reconcile.backoff import Backoff, ObjectBackoff
 from orchestrator.reconcile.events import EventSink
@@ -32,13 +35,22 @@ from orchestrator.reconcile.events import EventSink
 SETTLE_S = 1.0
 
 
+class StepStatus(enum.StrEnum):
+    """What happened to one step; the values are the words of the JSON and the logs."""
+
+    APPLIED = "applied"
+    FAILED = "failed"  # a root cause: reported
+    SKIPPED = "skipped"  # a step it requires failed, or was deferred, in this pass
+    DEFERRED = "deferred"  # not attempted: in backoff, or failed for good with this definition
+
+
 @dataclass(frozen=True, slots=True)
 class StepOutcome:
     """What happened to one step: applied, failed, skipped (upstream failed) or deferred (backoff)."""
 
     step_id: str
     key: Key
-    status: str
+    status: StepStatus
     error: str = ""
 
 
@@ -55,9 +67,9 @@ class Result:
     @property
     def failed(self) -> tuple[StepOutcome, ...]:
         """The root-cause failures (not the skipped dependents)."""
-        return tuple(o for o in self.outcomes if o.status == "failed")
+        return tuple(o for o in self.outcomes if o.status is StepStatus.FAILED)
 
-    def count(self, status: str) -> int:
+    def count(self, status: StepStatus) -> int:
         """How many steps ended with ``status``."""
         return sum(1 for o in self.outcomes if o.status == status)
 
@@ -128,11 +140,7 @@ class Reconciler:
         emit = self.events.emit
         live = self.live()
         plan = make_plan(desired, live)
-        if expected_fingerprint is not None and plan.base_fingerprint != expected_fingerprint:
-            raise StalePlanError(
-                "Plan is stale",
-                "Live state changed after the plan was made; run plan again.",
-            )
+        check_live_unchanged(expected_fingerprint, plan)
         emit(
             "reconcile_start",
             reconcile_id=rid,
@@ -156,9 +164,9 @@ class Reconciler:
         outcomes = [
             self._run(step, rid, blocked) for blocked in [set[str]()] for step in plan.steps
         ]
-        if any(o.status == "applied" for o in outcomes):
+        if any(o.status is StepStatus.APPLIED for o in outcomes):
             self.generation += 1
-        if not any(o.status in ("failed", "skipped", "deferred") for o in outcomes):
+        if all(o.status is StepStatus.APPLIED for o in outcomes):
             self.manifest_sha256 = desired.manifest_sha256
         after = make_plan(desired, self.live())
         converged = after.is_empty
@@ -167,10 +175,10 @@ class Reconciler:
             "reconcile_done",
             reconcile_id=rid,
             converged=converged,
-            applied=sum(o.status == "applied" for o in outcomes),
-            failed=sum(o.status == "failed" for o in outcomes),
-            skipped=sum(o.status == "skipped" for o in outcomes),
-            deferred=sum(o.status == "deferred" for o in outcomes),
+            applied=sum(o.status is StepStatus.APPLIED for o in outcomes),
+            failed=sum(o.status is StepStatus.FAILED for o in outcomes),
+            skipped=sum(o.status is StepStatus.SKIPPED for o in outcomes),
+            deferred=sum(o.status is StepStatus.DEFERRED for o in outcomes),
             requeue_after_s=requeue,
         )
         return Result(rid, plan, tuple(outcomes), converged, requeue)
@@ -190,7 +198,9 @@ class Reconciler:
         if upstream:
             blocked.add(step.id)
             emit("step_skipped", reconcile_id=rid, step=step.id, upstream=upstream[0])
-            return StepOutcome(step.id, step.key, "skipped", f"upstream failed: {upstream[0]}")
+            return StepOutcome(
+                step.id, step.key, StepStatus.SKIPPED, f"upstream failed: {upstream[0]}"
+            )
         record = self.backoffs.get(step.key)
         now = self.clock.monotonic()
         if record is not None and record.definition != step.after:
@@ -204,7 +214,7 @@ class Reconciler:
                 return StepOutcome(
                     step.id,
                     step.key,
-                    "deferred",
+                    StepStatus.DEFERRED,
                     f"{record.last_error} (not retried until its definition changes)",
                 )
             if not record.permanent and now < record.next_attempt:
@@ -212,7 +222,7 @@ class Reconciler:
                 return StepOutcome(
                     step.id,
                     step.key,
-                    "deferred",
+                    StepStatus.DEFERRED,
                     f"{record.last_error} (retry in {record.next_attempt - now:.1f}s)",
                 )
         started = self.clock.monotonic()
@@ -239,7 +249,7 @@ class Reconciler:
                 detail=exc.detail,
                 permanent=True,
             )
-            return StepOutcome(step.id, step.key, "failed", exc.summary)
+            return StepOutcome(step.id, step.key, StepStatus.FAILED, exc.summary)
         except Exception as exc:  # a bug in a backend must not kill the loop
             blocked.add(step.id)
             failures = (record.failures if record else 0) + 1
@@ -266,7 +276,7 @@ class Reconciler:
                 retry_in_s=round(delay, 3),
                 **extra,
             )
-            return StepOutcome(step.id, step.key, "failed", message)
+            return StepOutcome(step.id, step.key, StepStatus.FAILED, message)
         if step.op is Op.DELETE:
             self.applied.pop(step.key, None)
         else:
@@ -279,7 +289,7 @@ class Reconciler:
             step=step.id,
             duration_s=round(self.clock.monotonic() - started, 3),
         )
-        return StepOutcome(step.id, step.key, "applied")
+        return StepOutcome(step.id, step.key, StepStatus.APPLIED)
 
     def reset_backoff(self, key: Key | None = None) -> None:
         """Forget failures (of one object, or of all): the next pass retries at once."""

@@ -18,9 +18,16 @@ class Harness(Protocol):
 
     backend: Backend
 
-    def site(self, version: str = "v1", apps: tuple[str, ...] = ("api", "web")) -> DesiredState:
+    def site(
+        self,
+        version: str = "v1",
+        apps: tuple[str, ...] = ("api", "web"),
+        *,
+        halting: tuple[str, ...] = (),
+    ) -> DesiredState:
         """A desired state with one queue, URL group and pool per app; ``version`` changes the
-        pools' command."""
+        pools' command; the workers of the ``halting`` apps become ready, then exit with the
+        boot-failure code (3), so the backend halts their pool."""
         ...
 
     def break_queue(self, name: str) -> None:
@@ -28,7 +35,8 @@ class Harness(Protocol):
         ...
 
     def settle(self, check: Callable[[], bool], timeout_s: float = 30.0) -> bool:
-        """Wait (bounded) until ``check()`` holds; real backends need time, the fake none."""
+        """Poll the backend (it supervises) until ``check()`` holds, bounded; real backends need
+        time, the fake one poll."""
         ...
 
 
@@ -38,13 +46,22 @@ class FakeHarness:
 
     backend: FakeBackend
 
-    def site(self, version: str = "v1", apps: tuple[str, ...] = ("api", "web")) -> DesiredState:
+    def site(
+        self,
+        version: str = "v1",
+        apps: tuple[str, ...] = ("api", "web"),
+        *,
+        halting: tuple[str, ...] = (),
+    ) -> DesiredState:
+        # The fake runs no command: it is told which pools cannot boot.
+        self.backend.cannot_boot = set(halting)
         resources = [session()]
         for i, app in enumerate(apps):
+            command = ("exit", "3") if app in halting else ("serve", app, version)
             resources += [
                 queue(app),
                 group(app, app, f"http://127.0.0.1:8080/{app}/" if i else "http://127.0.0.1:8080/"),
-                pool(app, app, "serve", app, version),
+                pool(app, app, *command),
             ]
         return desired(*resources)
 
@@ -52,6 +69,7 @@ class FakeHarness:
         self.backend.remove(Key(Kind.QUEUE, name))
 
     def settle(self, check: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+        self.backend.poll(0.0)
         return check()
 
 

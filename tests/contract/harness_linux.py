@@ -40,23 +40,27 @@ class LinuxHarness:
             self.users[key] = create_user("oc")
         return self.users[key].name
 
-    def site(self, version: str = "v1", apps: tuple[str, ...] = ("api", "web")) -> DesiredState:
+    def site(
+        self,
+        version: str = "v1",
+        apps: tuple[str, ...] = ("api", "web"),
+        *,
+        halting: tuple[str, ...] = (),
+    ) -> DesiredState:
         from orchestrator.model import ListenerSettings
 
         resources = [session(listener=ListenerSettings(user=self._user("listener")))]
         for i, app in enumerate(apps):
             path = f"/{app}/" if i else "/"
+            serve = ("orchestrator", "worker", "--threads", THREADS[version], "hello:app")
             resources += [
                 queue(app),
                 group(app, app, f"http://127.0.0.1:{self.port}{path}"),
                 pool(
                     app,
                     app,
-                    "orchestrator",
-                    "worker",
-                    "--threads",
-                    THREADS[version],
-                    "hello:app",
+                    # Ready after 1 s up, then "cannot boot" (exit code 3): halted at once.
+                    *(("sh", "-c", "sleep 2; exit 3") if app in halting else serve),
                     cwd=self.apps,
                     user=self._user(app),
                     startup_time_limit_s=30.0,
