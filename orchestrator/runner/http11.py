@@ -5,6 +5,12 @@ Owns: strict parsing of the request head (bounded at 64 KiB, 400 on garbage), th
 response heads. Bytes come from a ``recv(n)`` callable, so this module never touches a socket and tests
 feed it scripted chunks. Must not import ``socket``, ``threading`` or anything from ``orchestrator``
 except ``orchestrator.runner.errors``.
+
+The strictness policy is the listener's (``orchestrator.http1.validate``, notes/http-front-end.md §1),
+re-implemented here in the standard library because the runner must not import ``orchestrator.http1``
+(httptools is missing on Windows). ``tests/unit/runner/test_http11_policy.py`` holds the two parsers to
+the same verdicts on the llhttp request corpus and catalogue A, and lists the differences that are
+legitimate because the runner sits behind the listener.
 """
 
 from __future__ import annotations
@@ -18,18 +24,40 @@ from http import HTTPStatus
 from orchestrator.runner.errors import ClientDisconnected, HttpError
 
 MAX_HEAD_BYTES = 64 * 1024  # request line plus headers
-MAX_HEADERS = 100  # gunicorn's limit_request_fields
+#: gunicorn's limit_request_fields is 100, and so is the listener's default; the listener adds up to six
+#: fields of its own to what it forwards (Host, the framing field, X-Forwarded-For/-Proto/-Host and
+#: Forwarded), so a request at the listener's limit must still fit here.
+MAX_HEADERS = 128
 MAX_CHUNK_LINE = 4096  # chunk size plus extensions
 MAX_TRAILER_BYTES = 16 * 1024
+MAX_CONTENT_LENGTH = 2**63 - 1  # what signed 64-bit peers can represent; above it is an overflow
 RECV_BYTES = 64 * 1024
 
-_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_METHOD = re.compile(_TOKEN)
-_TARGET = re.compile(r"[\x21-\x7e]+")  # visible ASCII; anything else must be percent-encoded
+_TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_TOKEN = _TCHAR + "+"
+_IS_TOKEN = re.compile(_TOKEN).fullmatch
+# Visible ASCII except "#": no request-target form carries a fragment (RFC 9112 §3.2).
+_TARGET = re.compile(r"[\x21\x22\x24-\x7e]+")
 _VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 _HEADER = re.compile(rf"({_TOKEN}):[ \t]*(.*?)[ \t]*")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs except HTAB; obs-text is allowed
-_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[\x20-\x7e\t]*)?\r\n")
+# host[:port] with a conservative reg-name (no sub-delims, no percent-encoding) or an IPv6 literal.
+_HOST = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?")
+_AUTHORITY_END = re.compile(r"[/?]")
+# A CR not followed by LF, or an LF not preceded by CR: refused anywhere in a head (RFC 9112 §2.2).
+_BARE_CR_LF = re.compile(rb"\r[^\n]|(?<!\r)\n")
+# RFC 9112 §7.1: 1-16 hex digits, then chunk extensions without BWS (no whitespace anywhere).
+_QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+_CHUNK_TCHAR = _TCHAR.encode()
+_CHUNK_LINE = re.compile(
+    rb"([0-9A-Fa-f]{1,16})(?:;"
+    + _CHUNK_TCHAR
+    + rb"+(?:=(?:"
+    + _CHUNK_TCHAR
+    + rb"+|"
+    + _QUOTED
+    + rb"))?)*\r\n"
+)
 
 
 @dataclass(slots=True)
@@ -38,7 +66,7 @@ class RequestHead:
 
     method: str
     target: str
-    version: str  # "HTTP/1.0" or "HTTP/1.1"
+    version: str  # "HTTP/1.0" or "HTTP/1.1" (HTTP/1.2 to 1.9 are served as 1.1, RFC 9110 §2.5)
     headers: list[tuple[str, str]]  # names as sent; values latin-1 strings, trimmed
     content_length: int | None = None
     chunked: bool = False
@@ -47,7 +75,111 @@ class RequestHead:
 
 
 def _connection_tokens(value: str) -> set[str]:
-    return {t.strip().lower() for t in value.split(",")}
+    """The lower-cased elements of a Connection value; empty elements are dropped (RFC 9110 §5.6.1)."""
+    tokens: set[str] = set()
+    for element in value.split(","):
+        element = element.strip(" \t")
+        if not element:
+            continue
+        if not _IS_TOKEN(element):
+            raise HttpError(400, f"Connection element {element[:32]!r} is not a token")
+        tokens.add(element.lower())
+    return tokens
+
+
+def _valid_host(value: str) -> bool:
+    match = _HOST.fullmatch(value)
+    return match is not None and (match[1] is None or int(match[1]) <= 65535)
+
+
+def _check_target(method: str, target: str) -> None:
+    """Anything but origin-form (RFC 9112 §3.2): absolute-form http(s) without userinfo, or ``*``."""
+    if target == "*":
+        if method != "OPTIONS":
+            raise HttpError(400, "asterisk-form is only allowed with OPTIONS")
+        return
+    lowered = target[:8].lower()
+    if lowered.startswith("http://"):
+        rest = target[7:]
+    elif lowered.startswith("https://"):
+        rest = target[8:]
+    else:
+        raise HttpError(400, "request-target is not origin-, absolute- or asterisk-form")
+    authority = _AUTHORITY_END.split(rest, maxsplit=1)[0]
+    if "@" in authority or not _valid_host(authority):
+        raise HttpError(400, "invalid authority in an absolute-form target")
+
+
+def _parse_request_line(line: str) -> tuple[str, str, str]:
+    """(method, target, version) of a request line, checked in the listener's order.
+
+    Version first (so ``PRI * HTTP/2.0`` is a 505 whatever else is wrong), then the method, then the
+    target.
+    """
+    parts = line.split(" ")
+    if len(parts) != 3:
+        raise HttpError(400, "malformed request line")
+    method, target, version = parts
+    if version != "HTTP/1.1" and version != "HTTP/1.0":
+        match = _VERSION.fullmatch(version)
+        if match is None:
+            raise HttpError(400, "malformed HTTP version")
+        if match[1] != "1":
+            raise HttpError(505, f"{version} is not supported")
+        version = "HTTP/1.1"  # RFC 9110 §2.5: a higher minor version is served as 1.1
+    if not _IS_TOKEN(method):
+        raise HttpError(400, "malformed request method")
+    if method == "CONNECT":
+        raise HttpError(501, "CONNECT is not implemented")  # no tunnels: WSGI has no such thing
+    if method == "PRI":
+        raise HttpError(400, "PRI is reserved for the HTTP/2 preface")
+    if not _TARGET.fullmatch(target):
+        raise HttpError(400, "malformed request-target")
+    if target[0] != "/":
+        _check_target(method, target)
+    return method, target, version
+
+
+def _framing(
+    head: RequestHead, lengths: list[str], codings: list[str], te_tab: bool, http11: bool
+) -> None:
+    """Decide the body framing (RFC 9112 §6), refusing every ambiguous combination.
+
+    Request smuggling rests on two parsers disagreeing about where a body ends, so nothing is guessed.
+    """
+    if lengths and codings:
+        raise HttpError(400, "both Content-Length and Transfer-Encoding")
+    if lengths:
+        if len(lengths) > 1:
+            # RFC 9110 §8.6 allows collapsing identical values; refusing all is simpler and safer.
+            raise HttpError(400, "more than one Content-Length field")
+        (length,) = lengths
+        if not (length.isascii() and length.isdigit()):
+            raise HttpError(400, "invalid Content-Length")
+        if len(length) > 19 or int(length) > MAX_CONTENT_LENGTH:
+            raise HttpError(400, "Content-Length overflow")
+        head.content_length = int(length)
+        return
+    if not codings:
+        return
+    if len(codings) > 1:
+        raise HttpError(400, "more than one Transfer-Encoding field")
+    if not http11:
+        raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")
+    if te_tab:
+        # Legal OWS, but a classic smuggling obfuscation (``Transfer-Encoding:\tchunked``).
+        raise HttpError(400, "HTAB in Transfer-Encoding")
+    (value,) = codings
+    if value != "chunked":
+        elements = [element.strip(" ") for element in value.split(",")]
+        if not all(_IS_TOKEN(element) for element in elements):
+            raise HttpError(400, f"malformed Transfer-Encoding {value[:32]!r}")
+        elements = [element.lower() for element in elements]
+        if elements.count("chunked") > 1:
+            raise HttpError(400, "chunked applied more than once")
+        if elements != ["chunked"]:
+            raise HttpError(501, f"unsupported transfer coding {value[:32]!r}")
+    head.chunked = True
 
 
 def parse_request_head(raw: bytes, max_headers: int = MAX_HEADERS) -> RequestHead:
@@ -61,29 +193,22 @@ def parse_request_head(raw: bytes, max_headers: int = MAX_HEADERS) -> RequestHea
         The head with its framing (Content-Length or chunked) and keep-alive wish decided.
 
     Raises:
-        HttpError: 400 for anything malformed or ambiguous (obs-fold, bare LF, CL with TE, conflicting
-            lengths, a missing Host on HTTP/1.1), 431 for too many headers, 501 for a transfer coding other
-            than chunked, 505 for an HTTP version other than 1.0 and 1.1.
+        HttpError: 400 for anything malformed or ambiguous (obs-fold, bare CR or LF, CL with TE, any
+            repeated CL or TE field, a missing, repeated or invalid Host, a fragment or userinfo in
+            the target), 417 for an expectation other than 100-continue, 431 for too many headers, 501
+            for CONNECT or a transfer coding other than chunked, 505 for an HTTP major version other
+            than 1.
     """
     lines = raw.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3:
-        raise HttpError(400, "malformed request line")
-    method, target, version = parts
-    if not _METHOD.fullmatch(method) or not _TARGET.fullmatch(target):
-        raise HttpError(400, "malformed request line")
-    match = _VERSION.fullmatch(version)
-    if match is None:
-        raise HttpError(400, "malformed HTTP version")
-    if match[1] != "1" or match[2] not in "01":
-        raise HttpError(505, f"{version} is not supported")
+    method, target, version = _parse_request_line(lines[0])
     if len(lines) - 1 > max_headers:
         raise HttpError(431, "too many header fields")
     headers: list[tuple[str, str]] = []
-    lengths: set[str] = set()
+    lengths: list[str] = []
     codings: list[str] = []
+    te_tab = False
     connection: set[str] = set()
-    hosts = 0
+    hosts: list[str] = []
     expect = False
     for line in lines[1:]:
         field = _HEADER.fullmatch(line)
@@ -96,39 +221,26 @@ def parse_request_head(raw: bytes, max_headers: int = MAX_HEADERS) -> RequestHea
         headers.append((name, value))
         lower = name.lower()
         if lower == "content-length":
-            lengths.add(value)
+            lengths.append(value)
         elif lower == "transfer-encoding":
-            codings.extend(c.strip().lower() for c in value.split(","))
+            codings.append(value)
+            te_tab = te_tab or "\t" in line
         elif lower == "connection":
             connection |= _connection_tokens(value)
         elif lower == "host":
-            hosts += 1
+            hosts.append(value)
         elif lower == "expect":
             if value.lower() != "100-continue":
                 raise HttpError(417, f"unsupported expectation {value!r}")
             expect = True
     http11 = version == "HTTP/1.1"
-    if hosts > 1 or (http11 and hosts == 0):
+    if len(hosts) > 1 or (http11 and not hosts):
         raise HttpError(400, "exactly one Host header is required")
+    if hosts and not _valid_host(hosts[0]):
+        raise HttpError(400, "invalid Host")
     head = RequestHead(method, target, version, headers, expect_continue=expect and http11)
     head.keep_alive = "close" not in connection and (http11 or "keep-alive" in connection)
-    if codings:
-        # Request smuggling rests on two parsers disagreeing about where a body ends; refuse every
-        # ambiguous combination instead of picking a winner.
-        if lengths:
-            raise HttpError(400, "both Content-Length and Transfer-Encoding")
-        if not http11:
-            raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")
-        if codings != ["chunked"]:
-            raise HttpError(501, f"unsupported transfer coding {', '.join(codings)!r}")
-        head.chunked = True
-    elif lengths:
-        if len(lengths) > 1:
-            raise HttpError(400, "conflicting Content-Length headers")
-        (length,) = lengths
-        if not (length.isascii() and length.isdigit()) or len(length) > 18:
-            raise HttpError(400, "invalid Content-Length")
-        head.content_length = int(length)
+    _framing(head, lengths, codings, te_tab, http11)
     return head
 
 
@@ -165,8 +277,9 @@ class BufferedReader:
             The head, or ``None`` when the peer closed cleanly before sending anything.
 
         Raises:
-            HttpError: 414/431 when no head ends within ``max_bytes``; 400 on bare-LF line endings or a
-                head cut short by EOF.
+            HttpError: 414/431 when no head ends within ``max_bytes``; 400 as soon as a bare CR or LF
+                arrives, without waiting for the end of the head.
+            ClientDisconnected: EOF inside a head.
         """
         buf = self._buf
         scan_from = 0
@@ -182,8 +295,9 @@ class BufferedReader:
                 head = bytes(buf[:end])
                 del buf[: end + 4]
                 return head
-            if b"\n\n" in buf or b"\n\r\n" in buf:
-                raise HttpError(400, "bare LF line ending in request head")
+            # Bytes before scan_from were judged already (a CR at the very end waits for the next byte).
+            if _BARE_CR_LF.search(buf, scan_from) is not None:
+                raise HttpError(400, "bare CR or LF in the request head")
             if len(buf) > max_bytes:
                 raise _head_too_large(buf, max_bytes)
             scan_from = max(0, len(buf) - 3)
@@ -205,11 +319,12 @@ class BufferedReader:
             del buf[:n]
         return data
 
-    def read_line(self, max_bytes: int) -> bytes:
+    def read_line(self, max_bytes: int, too_long: int = 400) -> bytes:
         """One line including its CRLF.
 
         Raises:
-            HttpError: 400 when the line is longer than ``max_bytes`` or ends in a bare LF.
+            HttpError: ``too_long`` when the line is longer than ``max_bytes``; 400 when it ends in a
+                bare LF.
             ClientDisconnected: EOF before the end of the line.
         """
         buf = self._buf
@@ -217,13 +332,15 @@ class BufferedReader:
         while True:
             end = buf.find(b"\n", scan_from)
             if end >= 0:
-                if end == 0 or buf[end - 1] != 0x0D or end >= max_bytes:
-                    raise HttpError(400, "malformed line in chunked body")
+                if end >= max_bytes:
+                    raise HttpError(too_long, "line too long in chunked body")
+                if end == 0 or buf[end - 1] != 0x0D:
+                    raise HttpError(400, "bare LF in chunked body")
                 line = bytes(buf[: end + 1])
                 del buf[: end + 1]
                 return line
             if len(buf) >= max_bytes:
-                raise HttpError(400, "line too long in chunked body")
+                raise HttpError(too_long, "line too long in chunked body")
             scan_from = len(buf)
             if not self._fill():
                 raise ClientDisconnected("connection closed inside a chunked body")
@@ -405,10 +522,14 @@ class ChunkedBody(Body):
         if self._left:
             return True
         trailer_bytes = 0
-        while (line := reader.read_line(MAX_TRAILER_BYTES)) != b"\r\n":
+        while (line := reader.read_line(MAX_TRAILER_BYTES, too_long=431)) != b"\r\n":
             trailer_bytes += len(line)
             if trailer_bytes > MAX_TRAILER_BYTES:
                 raise HttpError(431, "trailer section too large")
+            # Dropped, but held to the header-field grammar like the head (the listener does too).
+            field = _HEADER.fullmatch(line[:-2].decode("latin-1"))
+            if field is None or _BAD_VALUE.search(field[2]):
+                raise HttpError(400, "malformed trailer field")
         self._done = True
         return False
 

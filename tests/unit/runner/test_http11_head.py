@@ -6,6 +6,7 @@ import pytest
 
 from orchestrator.runner.errors import ClientDisconnected, HttpError
 from orchestrator.runner.http11 import (
+    MAX_HEADERS,
     BufferedReader,
     ChunkedBody,
     EmptyBody,
@@ -50,10 +51,8 @@ def test_keep_alive_follows_the_version_default_and_connection_tokens(
 
 
 def test_content_length_and_chunked_framing_are_recognised() -> None:
-    """Identical repeated lengths are one length; ``chunked`` is case-insensitive."""
-    head = parse_request_head(
-        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\ncontent-length: 5"
-    )
+    """A length is plain decimal digits; ``chunked`` is case-insensitive."""
+    head = parse_request_head(b"POST / HTTP/1.1\r\nHost: h\r\ncontent-length: 005")
     assert 5 == head.content_length
     head = parse_request_head(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked")
     assert head.chunked
@@ -88,17 +87,26 @@ def test_expect_100_continue_is_noted_for_http11_only() -> None:
         (b"GET / HTTP/1.1", 400),
         (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b", 400),
         (b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2", 400),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1", 400),
         (b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1, 1", 400),
         (b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: +1", 400),
         (b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: -1", 400),
         (b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked", 400),
         (b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked", 400),
-        (b"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked", 501),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked", 400),
+        (
+            b"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+            400,
+        ),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\tchunked", 400),
         (b"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked", 501),
         (b"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity", 501),
         (b"GET / HTTP/1.1\r\nHost: h\r\nExpect: the-unexpected", 417),
         (b"GET / HTTP/2.0\r\nHost: h", 505),
-        (b"GET / HTTP/1.2\r\nHost: h", 505),
+        (b"GET / HTTP/1.1\r\nHost: a b", 400),
+        (b"GET /a#b HTTP/1.1\r\nHost: h", 400),
+        (b"GET http://u@h/ HTTP/1.1\r\nHost: h", 400),
+        (b"CONNECT h:443 HTTP/1.1\r\nHost: h:443", 501),
         (b"GET / http/1.1\r\nHost: h", 400),
         (b"GET / HTTP/1.10\r\nHost: h", 400),
     ],
@@ -111,11 +119,19 @@ def test_malformed_or_ambiguous_heads_are_refused_with_a_status(raw: bytes, stat
 
 
 def test_too_many_header_fields_is_a_431() -> None:
-    """The header count is bounded like gunicorn's ``limit_request_fields``."""
-    raw = b"GET / HTTP/1.1\r\nHost: h" + b"\r\nX: y" * 100
+    """The header count is bounded like gunicorn's ``limit_request_fields``, with room for the fields
+    the listener adds to a request at its own limit of 100."""
+    raw = b"GET / HTTP/1.1\r\nHost: h" + b"\r\nX: y" * (MAX_HEADERS - 1)
+    assert MAX_HEADERS == len(parse_request_head(raw).headers)
     with pytest.raises(HttpError) as info:
-        parse_request_head(raw)
+        parse_request_head(raw + b"\r\nX: y")
     assert 431 == info.value.status
+
+
+def test_a_higher_minor_version_is_served_as_http11() -> None:
+    """RFC 9110 §2.5: HTTP/1.2 is handled as 1.1, as the listener does."""
+    head = parse_request_head(b"GET / HTTP/1.2\r\nHost: h")
+    assert ("HTTP/1.1", True) == (head.version, head.keep_alive)
 
 
 PIPELINED = (
@@ -167,10 +183,12 @@ def test_eof_inside_a_head_is_a_disconnect() -> None:
         (b"GET / HTTP/1.1\r\nHost: h\r\n" + b"X: y\r\n" * 11_000 + b"\r\n", 431),
         (b"GET / HTTP/1.1\nHost: h\n\n", 400),
         (b"GET / HTTP/1.1\r\nHost: h\n\r\n", 400),
+        (b"GET / HTTP/1.1\nHost: h\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nX: a\rb", 400),
     ],
 )
 def test_heads_are_bounded_at_64_kib_and_bare_lf_fails_fast(data: bytes, status: int) -> None:
-    """No head is buffered past 64 KiB, and a bare-LF head is refused without waiting for more."""
+    """No head is buffered past 64 KiB, and a bare LF or CR is refused without waiting for more."""
     reader = BufferedReader(ScriptedRecv([data[i : i + 4096] for i in range(0, len(data), 4096)]))
     with pytest.raises(HttpError) as info:
         reader.read_head()
