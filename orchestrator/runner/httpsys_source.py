@@ -16,10 +16,10 @@ Stopping: take no new work, let in-flight requests finish, then ``HttpShutdownRe
 Windows: this process's unreceived requests move to a sibling, the overlapped-recycle primitive; never
 under Wine, where it aborts the process) and close the handle.
 
-Imports ``orchestrator.backends.httpsys`` (``_ffi``, ``binding``, ``handles``, ``queue_open``,
+Imports ``orchestrator.httpapi`` (``_ffi``, ``binding``, ``handles``, ``queue_open``,
 ``capabilities``, ``worker``) lazily, only in ``attach_queue``/``HttpApiPort``: the rest of this module is
 the runner's standard-library code and is tested on Linux against a scripted port. Must not import
-``signal``, app loading or the socket source.
+a backend (``runner`` is independent of them), ``signal``, app loading or the socket source.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from orchestrator.runner.http11 import Body
 from orchestrator.runner.wsgi import Peer, Request, WsgiBridge, split_host
 
 if TYPE_CHECKING:
-    from orchestrator.backends.httpsys.worker import QueueWorker
+    from orchestrator.httpapi.worker import QueueWorker
 
 log = logging.getLogger("orchestrator.runner")
 
@@ -63,7 +63,7 @@ HTTP_SEND_RESPONSE_FLAG_DISCONNECT = 0x1
 
 
 class QueueRequest(Protocol):
-    """What the source needs of a received request (``backends.httpsys.worker.ReceivedRequest``)."""
+    """What the source needs of a received request (``httpapi.worker.ReceivedRequest``)."""
 
     @property
     def request_id(self) -> int: ...
@@ -374,7 +374,7 @@ def _exit_process(reason: str) -> None:
 
 # --- the real queue ------------------------------------------------------------------------------------
 class HttpApiPort:
-    """``QueuePort`` over ``httpapi.dll`` through ``backends.httpsys`` (Windows or Wine).
+    """``QueuePort`` over ``httpapi.dll`` through ``orchestrator.httpapi`` (Windows or Wine).
 
     The receive here does not read the rest of the body (``QueueWorker.receive`` does): the body is
     streamed into ``wsgi.input`` on demand. TODO(worker.py): these two helpers belong in
@@ -395,8 +395,8 @@ class HttpApiPort:
         self._can_shutdown = can_shutdown
 
     def receive(self) -> QueueRequest:
-        from orchestrator.backends.httpsys import _ffi
-        from orchestrator.backends.httpsys.worker import RECEIVE_BUFFER_BYTES, parse_request
+        from orchestrator.httpapi import _ffi
+        from orchestrator.httpapi.worker import RECEIVE_BUFFER_BYTES, parse_request
 
         api = self.worker.api
         request_id = 0
@@ -423,7 +423,7 @@ class HttpApiPort:
             return parse_request(ctypes.addressof(buf))
 
     def read_body(self, request_id: int, max_bytes: int) -> bytes:
-        from orchestrator.backends.httpsys import _ffi
+        from orchestrator.httpapi import _ffi
 
         buf = ctypes.create_string_buffer(max_bytes)
         while True:
@@ -482,15 +482,15 @@ def attach_queue(environ: MutableMapping[str, str] | None = None) -> HttpApiPort
         raise BootError("the http.sys request source needs Windows (httpapi.dll)")
     if not handle_text and not name:
         raise BootError(f"no request queue to serve: {ENV_QUEUE} is not set")
-    from orchestrator.backends.httpsys.binding import RealBinding
-    from orchestrator.backends.httpsys.capabilities import detect_capabilities
-    from orchestrator.backends.httpsys.handles import ApiInit
-    from orchestrator.backends.httpsys.queue_open import (
+    from orchestrator.httpapi.binding import RealBinding
+    from orchestrator.httpapi.capabilities import detect_capabilities
+    from orchestrator.httpapi.handles import ApiInit
+    from orchestrator.httpapi.queue_open import (
         QueueMode,
         QueueOpenError,
         open_request_queue,
     )
-    from orchestrator.backends.httpsys.worker import QueueWorker
+    from orchestrator.httpapi.worker import QueueWorker
 
     binding = RealBinding()
     try:
