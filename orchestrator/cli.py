@@ -356,12 +356,14 @@ def cmd_open(args: argparse.Namespace) -> int:
         )
     if sys.platform == "win32":
         raise OrchestratorError("orchestrator open is for the linux backend")
-    from orchestrator.backends.linux.broker import BrokerRefused, open_queue
+    from orchestrator.backends.base import QueueRefused
+    from orchestrator.backends.registry import queue_opener
 
+    open_queue = queue_opener("auto")
     broker = RunDir(_run_dir(args, None)).broker
     try:
         fd = open_queue(broker, args.queue)
-    except BrokerRefused as exc:
+    except QueueRefused as exc:
         raise OrchestratorError(f"cannot open queue {args.queue}: {exc.kind}", str(exc)) from exc
     except OSError as exc:
         raise OrchestratorError(

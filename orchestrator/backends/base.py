@@ -2,7 +2,9 @@
 
 Owns: ``Supervision`` (``poll``, ``status``, ``reset``, ``shutdown``: what the controller's main loop
 asks of a backend between reconcile passes), ``Backend`` (``observe``, ``apply``, ``capabilities``,
-``close``, and supervision), ``Capabilities``, ``Progress`` and ``Emit``. Errors are those of
+``close``, and supervision), ``Capabilities``, ``Progress`` and ``Emit``; ``QueueOpener`` and
+``QueueRefused``, the backend-neutral face of opening a queue by name (``orchestrator open``), whose
+implementation the registry hands out per backend. Other errors are those of
 ``orchestrator.errors``: ``TemporaryBackendError`` (retried with backoff) and
 ``PermanentBackendError`` (not retried until the object's definition changes).
 Must not import a backend implementation, ``reconcile``, ``controller`` or ``cli``.
@@ -111,4 +113,31 @@ class Backend(Supervision, Protocol):
 
     def close(self) -> None:
         """Stop everything this backend started and release what it holds."""
+        ...
+
+
+class QueueRefused(Exception):
+    """The controller's queue broker refused a queue: ``kind`` is ``unknown`` or ``denied`` (or
+    ``error`` when its answer could not be read); the message is its explanation."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class QueueOpener(Protocol):
+    """Opens a queue by name through the running controller, for a program to serve it
+    (``orchestrator open``). ``orchestrator.backends.registry.queue_opener`` hands out the
+    backend's own, so the command line never imports a backend."""
+
+    def __call__(self, broker_path: str, name: str) -> int:
+        """Ask the broker listening at ``broker_path`` for queue ``name``.
+
+        Returns:
+            The queue's listening socket, a file descriptor the caller now owns.
+
+        Raises:
+            QueueRefused: no such queue, or the caller may not open it.
+            OSError: no broker answers at ``broker_path``.
+        """
         ...

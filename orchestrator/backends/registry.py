@@ -1,8 +1,10 @@
 """Choosing a backend by name, importing it only when chosen.
 
-Owns: ``create_backend``, ``resolve_backend_name`` and ``listener_core``. This is the only module
-that imports a backend implementation, and it does so lazily, so that e.g. the Windows backend's
-``ctypes`` code is never imported on Linux and ``sh`` is never imported on Windows.
+Owns: ``create_backend``, ``resolve_backend_name``, ``queue_opener`` and ``listener_core``. This is
+the only module that imports a backend implementation, and it does so lazily, so that e.g. the
+Windows backend's ``ctypes`` code is never imported on Linux and ``sh`` is never imported on
+Windows. Everything else sees a backend through ``orchestrator.backends.base`` (``.importlinter``
+enforces it).
 """
 
 from __future__ import annotations
@@ -11,13 +13,19 @@ import importlib
 import sys
 from typing import Any
 
-from orchestrator.backends.base import Backend
+from orchestrator.backends.base import Backend, QueueOpener
 from orchestrator.errors import PermanentBackendError
 
 _MODULES = {
     "fake": ("orchestrator.backends.fake", "FakeBackend"),
     "linux": ("orchestrator.backends.linux.backend", "LinuxBackend"),
     "httpsys": ("orchestrator.backends.httpsys.backend", "HttpSysBackend"),
+}
+
+# Where each backend's ``QueueOpener`` lives. http.sys has no counterpart: its workers attach to a
+# request queue by name themselves (``orchestrator.httpapi.queue_open``); there is no socket to pass.
+_QUEUE_OPENERS = {
+    "linux": ("orchestrator.backends.linux.broker", "open_queue"),
 }
 
 
@@ -48,6 +56,29 @@ def create_backend(name: str, **options: Any) -> Backend:
         ) from exc
     backend: Backend = getattr(module, class_name)(**options)
     return backend
+
+
+def queue_opener(name: str) -> QueueOpener:
+    """The client that opens a queue by name through the controller of backend ``name`` (after
+    resolving ``auto``), for ``orchestrator open``.
+
+    Raises:
+        PermanentBackendError: that backend hands out no queue sockets, or is unknown.
+    """
+    resolved = resolve_backend_name(name)
+    if resolved not in _MODULES:
+        raise PermanentBackendError(
+            f'unknown backend "{name}"', f"Known backends: {', '.join(sorted(_MODULES))}, auto."
+        )
+    if resolved not in _QUEUE_OPENERS:
+        raise PermanentBackendError(
+            f'backend "{resolved}" cannot open a queue by name',
+            "orchestrator open passes a queue's listening socket to a program; backends that "
+            f"have one to pass: {', '.join(sorted(_QUEUE_OPENERS))}.",
+        )
+    module_name, function_name = _QUEUE_OPENERS[resolved]
+    opener: QueueOpener = getattr(importlib.import_module(module_name), function_name)
+    return opener
 
 
 def listener_core() -> str:

@@ -6,6 +6,7 @@ supplementary groups as of ``connect()`` (``SO_PEERCRED``, ``SO_PEERGROUPS``) â€
 later, which would race with pid reuse â€” and either passes the queue's listening fd with
 ``SCM_RIGHTS`` (``OK NAME``) or answers an explicit refusal (``ERR unknown ...``/``ERR denied ...``),
 logging uid, pid and the decision. The socket may be mode 0666: authorisation is by credentials.
+The client side, ``open_queue``, is what ``orchestrator open`` runs, reached through the registry.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from orchestrator.backends.base import QueueRefused
 
 SO_PEERGROUPS = 59  # not exported by Python 3.11's socket module
 MAX_GROUPS = 1024
@@ -154,16 +157,14 @@ class Broker:
             os.unlink(self.path)
 
 
-class BrokerRefused(Exception):
+class BrokerRefused(QueueRefused):
     """The broker said no (``kind`` is ``unknown`` or ``denied``)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 def open_queue(broker_path: str, name: str, timeout_s: float = 10.0) -> int:
     """Ask the broker for queue ``name``; returns the listening fd.
+
+    This is the Linux backend's ``QueueOpener`` (``registry.queue_opener`` hands it out).
 
     Raises:
         BrokerRefused: unknown queue or access denied.
