@@ -1,6 +1,7 @@
 """Live state: what a backend observed, what it last applied, and the faults it saw.
 
-Owns: ``LiveState``, ``Fault`` and ``Repair``, and the live-state fingerprint used by the stale-plan check.
+Owns: ``LiveState``, ``Fault``, ``Repair`` and ``QueueServing``, and the live-state fingerprint used
+by the stale-plan check.
 Live state holds only managed fields; handles, pids and fds stay in the backend's private registry.
 Pure: standard library and ``orchestrator.model`` only.
 """
@@ -23,6 +24,15 @@ class Repair(enum.StrEnum):
     NONE = "none"
     UPDATE = "update"
     REPLACE = "replace"
+
+
+class QueueServing(enum.StrEnum):
+    """Whether a request queue serves, and if not why (``status``'s queue ``state``)."""
+
+    ENABLED = "enabled"
+    DISABLED = "disabled"  # by its definition (state: disabled)
+    OFFLINE = "offline"  # every pool on it was stopped by rapid-fail protection
+    STOPPED = "stopped"  # its last pool was removed (IIS: a stopped pool's queue answers 503)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -70,6 +70,16 @@ class Process(Protocol):
         ...
 
 
+class StartDeferred(Exception):
+    """Raised by ``Launcher.start`` when a process cannot start yet for a reason that is not the
+    pool's fault (on http.sys: its queue is being re-created); the slot is tried again shortly and
+    nothing counts as a crash."""
+
+
+#: How soon a deferred start is tried again.
+DEFER_S = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class ExitStatus:
     """How a process ended, as its launcher decoded it."""
@@ -107,6 +117,7 @@ class Launcher(Protocol):
 
         Raises:
             OSError: it could not be started (counted as a crash).
+            StartDeferred: not now (tried again after ``DEFER_S``, not counted).
         """
         ...
 
@@ -392,6 +403,9 @@ class PoolDriver:
         gen.restart_at.pop(slot, None)
         try:
             process = self.launcher.start(pool.name, gen.context, slot, gen.spec)
+        except StartDeferred:
+            gen.restart_at[slot] = now + DEFER_S
+            return
         except OSError as exc:
             self.emit("spawn_failed", pool=pool.name, slot=slot, error=str(exc))
             # A command that cannot start is a crash like any other: backoff, then rapid-fail.
@@ -582,6 +596,13 @@ class PoolDriver:
                 pool.probe_pending = True
                 due.append(pool)
         return due
+
+    def probe_skipped(self, name: str) -> None:
+        """A due probe was not sent (nothing to send it to): no verdict, the next one is due as
+        usual."""
+        pool = self.pools.get(name)
+        if pool is not None:
+            pool.probe_pending = False
 
     def probe_result(self, name: str, ok: bool, detail: str) -> None:
         """A probe finished: record its verdict; enough failures in a row replace the pool."""
@@ -774,4 +795,23 @@ def wait_ready(
                 {"message": message, "pool": name, "ready": ready, "wanted": gen.policy.processes},
             )
             last = message
+        pump(0.05)
+
+
+def wait_until(
+    done: Callable[[], bool],
+    limit_s: float,
+    pump: Callable[[float], object],
+    clock: Clock,
+    what: str,
+) -> None:
+    """Run the backend's event pump until ``done()`` holds.
+
+    Raises:
+        TemporaryBackendError: it did not within ``limit_s`` (``what`` names what was awaited).
+    """
+    deadline = clock.monotonic() + limit_s
+    while not done():
+        if clock.monotonic() >= deadline:
+            raise TemporaryBackendError(f"{what}: not done within {limit_s:g}s")
         pump(0.05)

@@ -6,9 +6,12 @@ Owns: ``LaunchSpec`` (what to start), the ``WorkerProcess`` protocol (what the s
 (``ProbeTarget``, ``http_probe``, run by ``run_on_thread``) that goes through http.sys to a URL routed
 to the pool's queue. Also the worker's side of the contract: ``worker_environment`` names its queue
 (``ORCHESTRATOR_QUEUE``) and, where names do not work (Wine), the handle it inherits
-(``ORCHESTRATOR_QUEUE_HANDLE``), as ``runner.httpsys_source`` reads them.
+(``ORCHESTRATOR_QUEUE_HANDLE``), as ``runner.httpsys_source`` reads them. ``PoolLauncher`` is the
+shared pool driver's launcher on this backend (``supervise.driver.Launcher``): it starts processes
+through the ``Launcher`` seam and finds their exits by polling (or a pidfd where there is one).
 Tests replace both seams (``HttpSysBackend(launcher=..., probe=...)``).
-Imports the standard library and ``orchestrator.model`` only; no ctypes.
+Imports the standard library, ``orchestrator.model`` and ``orchestrator.supervise.driver`` only; no
+ctypes.
 """
 
 from __future__ import annotations
@@ -21,17 +24,20 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from orchestrator.model.desired import WorkerPool
+from orchestrator.supervise.driver import ExitStatus, Inspection, Process, StartDeferred
 
 __all__ = [
     "ENV_QUEUE",
     "ENV_QUEUE_HANDLE",
     "LaunchSpec",
     "Launcher",
+    "PoolLauncher",
     "PopenProcess",
     "ProbeFn",
     "ProbeTarget",
@@ -161,6 +167,100 @@ def launch_process(spec: LaunchSpec) -> WorkerProcess:
             start_new_session=True,
         )
     return PopenProcess(popen)
+
+
+class PoolLauncher:
+    """The pool driver's launcher on http.sys (``supervise.driver.Launcher``).
+
+    Every process runs as the controller's account (no per-pool identity), so a generation shares
+    nothing and its context is ``None``. Exits are found by ``exits``, which the backend's event
+    pump calls: Windows has no pidfd, so running processes are polled.
+
+    Args:
+        launch: starts one process (``launch_process``, or a test's).
+        prepare: what to start for a pool definition, or ``None`` while its queue is being
+            re-created (the start is deferred, not counted as a crash).
+        user: the account the processes run as (reported by ``status``).
+    """
+
+    def __init__(
+        self, launch: Launcher, prepare: Callable[[WorkerPool], LaunchSpec | None], user: str
+    ) -> None:
+        self.launch = launch
+        self.prepare = prepare
+        self.user = user
+        self.running: dict[int, WorkerProcess] = {}
+
+    # -- supervise.driver.Launcher ---------------------------------------------------------------
+    def open_generation(self, pool: str, number: int, spec: WorkerPool) -> object:
+        return None
+
+    def close_generation(self, context: object) -> None:
+        return None
+
+    def start(self, pool: str, context: object, slot: int, spec: WorkerPool) -> Process:
+        launch = self.prepare(spec)
+        if launch is None:
+            raise StartDeferred(f"queue/{spec.queue.name} is being re-created")
+        process = self.launch(launch)
+        self.running[process.pid] = process
+        return process
+
+    def terminate(self, process: Process) -> None:
+        running = self.running.get(process.pid)
+        if running is not None:
+            running.terminate()
+
+    def kill(self, process: Process) -> None:
+        running = self.running.get(process.pid)
+        if running is not None:
+            running.kill()
+
+    def inspect(self, process: Process) -> Inspection | None:
+        return None  # no portable view of a Windows process's memory or stop state here
+
+    def who(self, context: object) -> tuple[int | None, str]:
+        return None, self.user
+
+    # -- exits -----------------------------------------------------------------------------------
+    def exit_fds(self) -> tuple[list[int], bool]:
+        """Descriptors that become readable when a process exits, and whether some processes have
+        none (they must be polled)."""
+        fds: list[int] = []
+        polled = False
+        for process in self.running.values():
+            fd = process.exit_fd()
+            if fd is None:
+                polled = True
+            else:
+                fds.append(fd)
+        return fds, polled
+
+    def exits(self) -> list[tuple[int, ExitStatus]]:
+        """The processes that have exited since the last call, with how they ended."""
+        ended: list[tuple[int, ExitStatus]] = []
+        for pid, process in list(self.running.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            del self.running[pid]
+            process.release()
+            # POSIX (tests, Wine's host side): a negative code is the signal that ended it.
+            ended.append(
+                (pid, ExitStatus(code=code, signal=None) if code >= 0 else ExitStatus(signal=-code))
+            )
+        return ended
+
+    def kill_all(self, timeout_s: float, monotonic: Callable[[], float]) -> None:
+        """Kill every process and wait (up to ``timeout_s``) for each to end."""
+        for process in self.running.values():
+            process.kill()
+        deadline = monotonic() + timeout_s
+        for process in self.running.values():
+            while process.poll() is None and monotonic() < deadline:
+                time.sleep(0.01)
+            process.release()
+        self.running.clear()
 
 
 def worker_environment(spec: WorkerPool, queue: str, handle: int | None) -> dict[str, str]:

@@ -85,7 +85,7 @@ from orchestrator.model.desired import (
     WorkerPool,
 )
 from orchestrator.model.ids import Key
-from orchestrator.model.live import Fault, Repair
+from orchestrator.model.live import Fault, QueueServing, Repair
 from orchestrator.model.urlprefix import HostKind, UrlPrefixError, parse_prefix
 from orchestrator.plan.steps import Op, Step
 
@@ -513,24 +513,24 @@ class HttpSysResources:
         record.handle.set_property(ServerProperty.VERBOSITY_503, int(_VERBOSITY[spec.verbosity503]))
         self._apply_queue_state(record, force=force)
 
-    def effective_state(self, record: QueueRecord) -> tuple[EnabledState, str]:
-        """The state a queue should be in, and why: ``disabled`` by its definition, ``offline``
-        (every pool on it halted), ``stopped`` (its last pool removed) or ``enabled``."""
+    def effective_state(self, record: QueueRecord) -> tuple[EnabledState, QueueServing]:
+        """The state a queue should be in, and why: disabled by its definition, offline (every
+        pool on it halted), stopped (its last pool removed) or enabled."""
         name = record.spec.key.name
         if record.spec.state is State.DISABLED:
-            return EnabledState.INACTIVE, "disabled"
+            return EnabledState.INACTIVE, QueueServing.DISABLED
         halts = self._pool_halts(name)
         if halts and all(halts):
-            return EnabledState.INACTIVE, "offline"
+            return EnabledState.INACTIVE, QueueServing.OFFLINE
         if not halts and record.stopped:
-            return EnabledState.INACTIVE, "stopped"
-        return EnabledState.ACTIVE, "enabled"
+            return EnabledState.INACTIVE, QueueServing.STOPPED
+        return EnabledState.ACTIVE, QueueServing.ENABLED
 
     def _apply_queue_state(self, record: QueueRecord, *, force: bool = False) -> None:
         """Set the queue's state to what its definition and its pools call for (creator only)."""
         want, why = self.effective_state(record)
         if not record.created or not self.caps.queue_properties:
-            if want is EnabledState.INACTIVE and why != "disabled":
+            if want is EnabledState.INACTIVE and why is not QueueServing.DISABLED:
                 self.note(
                     _no_progress,
                     f"queue/{record.spec.key.name} cannot be set Inactive here ({why}); requests "
@@ -541,7 +541,7 @@ class HttpSysResources:
         if force or record.state_set is not want:
             record.handle.set_property(ServerProperty.STATE, int(want))
             record.state_set = want
-            self.emit("queue_state", queue=record.spec.key.name, state=why)
+            self.emit("queue_state", queue=record.spec.key.name, state=str(why))
 
     def refresh_queue_state(self, queue: str) -> None:
         """Put a queue's state in line with its pools (after a halt, a reset or a pool stop)."""
@@ -783,7 +783,7 @@ class HttpSysResources:
             queues.append(
                 {
                     "name": name,
-                    "state": why,
+                    "state": str(why),
                     "path": f"http.sys:{name}",
                     "backlog": record.spec.max_length,
                     "clamped_from": None,

@@ -22,7 +22,9 @@ from orchestrator.supervise.driver import (
     Pool,
     PoolDriver,
     Process,
+    StartDeferred,
     wait_ready,
+    wait_until,
 )
 from tests.support.states import pool as pool_spec
 
@@ -38,6 +40,7 @@ class FakeLauncher:
 
     next_pid: int = 100
     fail: int = 0
+    defer: int = 0  # the next starts raise StartDeferred
     started: list[tuple[str, int, int]] = field(default_factory=list)  # (pool, generation, slot)
     terminated: list[int] = field(default_factory=list)
     killed: list[int] = field(default_factory=list)
@@ -54,6 +57,9 @@ class FakeLauncher:
         self.closed.append(context)
 
     def start(self, pool: str, context: object, slot: int, spec: WorkerPool) -> Process:
+        if self.defer:
+            self.defer -= 1
+            raise StartDeferred("queue is being re-created")
         if self.fail:
             self.fail -= 1
             raise OSError(2, "No such file or directory")
@@ -185,6 +191,51 @@ def test_a_process_that_cannot_be_started_counts_as_a_crash() -> None:
         rig.advance(5.0)
     assert "spawn_failed" in rig.names()
     assert rig.driver.pools["app"].health.halted
+
+
+def test_a_deferred_start_is_retried_and_never_counts_as_a_crash() -> None:
+    """The launcher says "not now" (http.sys: the queue is being re-created) five times: no
+    crash is counted, nothing halts, and the slot fills once the launcher can start it."""
+    rig = Rig()
+    rig.launcher.defer = 5
+    rig.driver.start_generation("app", spec(processes=1))
+    for _ in range(5):
+        assert [] == rig.pids()
+        rig.advance(1.0)
+    assert 1 == len(rig.pids())
+    pool = rig.driver.pools["app"]
+    assert (0, "") == (pool.health.restarts, pool.health.halted)
+    assert "spawn_failed" not in rig.names()
+
+
+def test_a_skipped_probe_leaves_no_verdict_and_the_next_is_due_on_time() -> None:
+    """A probe that could not be sent (nothing routes its path) is neither a pass nor a failure."""
+    rig = Rig()
+    rig.driver.start_generation("app", spec(processes=1, health=Health(path="/h", interval_s=5.0)))
+    rig.ready_all()
+    (due,) = rig.driver.due_probes()
+    rig.driver.probe_skipped(due.name)
+    assert not due.probe_pending
+    assert (0, "") == (due.probe.failures, due.probe.last)
+    assert [] == rig.driver.due_probes()
+    rig.clock.advance(5.0)
+    assert [due] == rig.driver.due_probes()
+
+
+def test_wait_until_pumps_until_done_or_raises_after_its_limit() -> None:
+    """``wait_until`` runs the pump until the condition holds; past the limit it names what it
+    waited for."""
+    clock = FakeClock()
+    pumped: list[float] = []
+
+    def pump(timeout_s: float) -> None:
+        pumped.append(timeout_s)
+        clock.advance(timeout_s)
+
+    wait_until(lambda: len(pumped) >= 3, 10.0, pump, clock, "thing")
+    assert 3 == len(pumped)
+    with pytest.raises(TemporaryBackendError, match="worker/app stopping: not done within 1s"):
+        wait_until(lambda: False, 1.0, pump, clock, "worker/app stopping")
 
 
 def test_readiness_comes_from_notify_or_after_the_grace() -> None:
