@@ -8,6 +8,7 @@ listener runs its pure-Python twin (``fast.py``), saying so once in its log. Set
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 
@@ -23,9 +24,12 @@ def extensions() -> list[Extension]:
     except ImportError:
         print("orchestrator: Cython is not installed; the listener will use its pure-Python twin")
         return []
+    here = "orchestrator/backends/linux/listener"
     fast = Extension(
         "orchestrator.backends.linux.listener._fast",
-        ["orchestrator/backends/linux/listener/_fast.pyx"],
+        [f"{here}/_fast.pyx"],
+        # The module's other files (``include``d by _fast.pyx): an edit to one rebuilds it.
+        depends=sorted(glob.glob(f"{here}/_*.pxi")),
         optional=True,  # a failed compile leaves the twin in charge instead of failing the install
         extra_compile_args=["-O2"],
     )
