@@ -1,4 +1,5 @@
-"""Shared pytest configuration: marker skips with their reasons, and common fixtures."""
+"""Shared pytest configuration: marker skips with their reasons, common fixtures, and the check
+that a run leaves no cgroup tree and no throwaway user behind."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support import leftovers
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_FOREIGN = pytest.StashKey[list[str]]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -30,10 +34,53 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def world_dir() -> Iterator[str]:
-    """A fresh directory every user can traverse (run directories that workers must reach)."""
+    """A fresh directory every user can traverse (run directories that workers must reach); the
+    cgroup tree of a controller run on ``world_dir/run`` goes with it."""
     path = tempfile.mkdtemp(prefix="orch-test-", dir="/tmp")
     os.chmod(path, 0o755)
+    leftovers.register_run_dir(os.path.join(path, "run"))
     try:
         yield path
     finally:
+        leftovers.remove_cgroups(os.path.join(path, "run"))
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """As root, the run must leave no ``orch-…`` cgroup tree of a controller it ran and no user it
+    made: what is left fails the run (and is removed, so the next run starts clean). New ``orch-…``
+    trees and users the run cannot claim (another run's, a benchmark's on the same host) are listed
+    in the summary."""
+    if os.geteuid() != 0:
+        yield
+        return
+    trees, users = leftovers.cgroup_trees(), leftovers.users_now()
+    yield
+    dirs, names = leftovers.leftovers()
+    foreign = sorted(leftovers.cgroup_trees() - trees - set(dirs))
+    foreign += sorted(
+        u for u in leftovers.users_now() - users - set(names) if u.startswith("orch-")
+    )
+    request.config.stash[_FOREIGN] = foreign
+    if dirs or names:
+        leftovers.clean_up()
+        pytest.fail(
+            "the run left behind (now removed):\n"
+            + "".join(f"  cgroup {d}\n" for d in dirs)
+            + "".join(f"  user {n}\n" for n in names),
+            pytrace=False,
+        )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name new ``orch-…`` cgroups and users this run cannot claim."""
+    foreign = terminalreporter.config.stash.get(_FOREIGN, [])
+    if foreign:
+        terminalreporter.section("orch-… cgroups and users that appeared during the run")
+        terminalreporter.line(
+            "Not made by a controller or fixture of this run (another run or a benchmark on this"
+            " host?):"
+        )
+        for item in foreign:
+            terminalreporter.line(f"  {item}")

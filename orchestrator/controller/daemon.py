@@ -97,6 +97,7 @@ class Daemon:
         self.reload_requested = False
         self.snapshot: dict[str, object] = {"state": "starting"}
         self.metrics = Metrics(lambda: self.snapshot)
+        self.metrics_address: str | None = None  # as bound (the manifest may say port 0)
         self.last_result: Result | None = None
         self.next_pass_at = 0.0
         self.pass_count = 0
@@ -178,7 +179,10 @@ class Daemon:
         admin.start()
         if session is not None and session.metrics.address:
             try:
-                serve_metrics(self.metrics, session.metrics.address)
+                self.metrics_address = serve_metrics(self.metrics, session.metrics.address)
+                self.emit(
+                    "metrics_serving", asked=session.metrics.address, address=self.metrics_address
+                )
             except OSError as exc:
                 self.emit("metrics_unavailable", address=session.metrics.address, error=str(exc))
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
@@ -500,6 +504,7 @@ class Daemon:
             last_result=self.last_result,
             live=self.reconciler.live() if observe else None,
             previous=self.snapshot,
+            metrics_address=self.metrics_address,
         )
 
 

@@ -161,9 +161,14 @@ class Metrics(Collector):
         yield rejected
 
 
-def serve_metrics(metrics: Metrics, address: str) -> None:
-    """Serve ``/metrics`` on ``host:port`` from a background thread."""
+def serve_metrics(metrics: Metrics, address: str) -> str:
+    """Serve ``/metrics`` on ``host:port`` from a background thread; returns the address as bound
+    (port 0 asks the kernel for a free port, which the caller reports)."""
     host, _, port = address.rpartition(":")
     registry = CollectorRegistry()
     registry.register(metrics)
-    start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=registry)
+    server, _ = start_http_server(
+        int(port), addr=host.strip("[]") or "127.0.0.1", registry=registry
+    )
+    bound = int(server.server_address[1])
+    return f"{host}:{bound}"

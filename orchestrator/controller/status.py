@@ -31,6 +31,7 @@ def status_document(
     last_result: Result | None,
     live: LiveState | None,
     previous: Mapping[str, object],
+    metrics_address: str | None = None,
 ) -> dict[str, object]:
     """The controller's state as one JSON-ready document.
 
@@ -48,10 +49,12 @@ def status_document(
         last_result: the last pass's result (``None`` before the first).
         live: a fresh observation, for ``drift``; ``None`` keeps ``previous``'s ``drift``.
         previous: the document this one replaces.
+        metrics_address: where ``/metrics`` is served, as bound (``None``: not served).
 
     Returns:
         The document: ``state``, ``pid``, ``backend``, ``manifest``, ``rejected``,
-        ``generation``, ``reconcile``, ``queues``, ``urlGroups``, the backend's keys and ``drift``.
+        ``generation``, ``reconcile``, ``metrics``, ``queues``, ``urlGroups``, the backend's keys and
+        ``drift``.
     """
     rejected = tracker.rejected
     desired = tracker.desired.desired if tracker.desired else None
@@ -84,6 +87,7 @@ def status_document(
                 for o in (last_result.failed if last_result else ())
             ],
         },
+        "metrics": {"address": metrics_address},
         "queues": [],
         "urlGroups": [],
         **backend_status,
@@ -144,6 +148,15 @@ def _list(value: object) -> list[dict[str, object]]:
 
 def _items(value: object) -> list[object]:
     return list(value) if isinstance(value, list) else []
+
+
+def _address(bound: object, listener: dict[str, object]) -> str:
+    """A bound address, with the one the manifest asked for when that said port 0."""
+    for endpoint in _list(listener.get("endpoints")):
+        asked = str(endpoint.get("address", ""))
+        if endpoint.get("bound") == bound and asked.endswith(":0"):
+            return f"{bound} (asked {asked})"
+    return str(bound)
 
 
 def render_status(state: dict[str, object]) -> str:
@@ -242,7 +255,7 @@ def render_status(state: dict[str, object]) -> str:
     listener = state.get("listener")
     if isinstance(listener, dict):
         pids = ", ".join(str(p) for p in _items(listener.get("pids")))
-        addresses = ", ".join(str(a) for a in _items(listener.get("addresses")))
+        addresses = ", ".join(_address(a, listener) for a in _items(listener.get("addresses")))
         out.append(
             f"listener: pids {pids or '-'}, user {listener.get('user')}, "
             f"addresses {addresses or '-'}, restarts {listener.get('restarts', 0)}, "

@@ -98,6 +98,13 @@ def check(
             except UrlPrefixError as exc:
                 err(f'invalid URL prefix "{raw_url}": {exc}', loc)
                 continue
+            if prefix.port == 0 and session is not None and session.backend is Backend.HTTPSYS:
+                err(
+                    f'URL prefix "{raw_url}" asks for port 0, which http.sys cannot bind',
+                    loc,
+                    "Port 0 (any free port, reported by status) is for the linux backend. "
+                    "Name a port from 1 to 65535.",
+                )
             if prefix in seen:
                 owner, first = seen[prefix]
                 if owner == name:
@@ -116,8 +123,9 @@ def check(
                     )
                 continue
             seen[prefix] = (name, loc)
+            # Port 0 is not one port: each scheme's address gets a free port of its own.
             other = schemes_by_port.setdefault(prefix.port, (prefix.scheme, loc))
-            if other[0] != prefix.scheme:
+            if other[0] != prefix.scheme and prefix.port != 0:
                 err(
                     f"port {prefix.port} is used for both http and https",
                     loc,
@@ -147,7 +155,7 @@ def check(
             loc = where("session", None, "metrics", "address")
             _check_port(session.metrics.address, loc, err)
             _, _, port = session.metrics.address.rpartition(":")
-            if port.isdigit() and int(port) in schemes_by_port:
+            if port.isdigit() and int(port) != 0 and int(port) in schemes_by_port:
                 err(f"metrics port {port} is also used by a URL prefix", loc)
 
     # queues nobody serves
@@ -225,8 +233,8 @@ def _raw_list(raw: object, *path: str) -> list[object]:
 
 def _check_port(address: str, loc: Location, err: Callable[[str, Location], None]) -> None:
     _, _, port = address.rpartition(":")
-    if port.isdigit() and not 1 <= int(port) <= 65535:
-        err(f"port {port} must be from 1 to 65535", loc)
+    if port.isdigit() and not 0 <= int(port) <= 65535:
+        err(f"port {port} must be from 0 to 65535 (0: any free port)", loc)
 
 
 def _tls_covers(session: Session | None, prefix: UrlPrefix) -> bool:

@@ -178,8 +178,9 @@ def parse_prefix(text: str) -> UrlPrefix:
             )
     if not host:
         raise UrlPrefixError("host is missing (use '+' for every host name)")
-    if not re.fullmatch(r"[1-9][0-9]{0,4}", port_text) or int(port_text) > 65535:
+    # Port 0 asks the Linux backend for a free port (tests, ad-hoc runs); http.sys refuses it.
+    if not re.fullmatch(r"0|[1-9][0-9]{0,4}", port_text) or int(port_text) > 65535:
         raise UrlPrefixError(
-            f"port {port_text!r} must be a number from 1 to 65535 without leading zeros"
+            f"port {port_text!r} must be a number from 0 to 65535 without leading zeros"
         )
     return UrlPrefix(scheme, _canonical_host(host), int(port_text), _canonical_path(path))

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from orchestrator.backends.linux.backend import LinuxBackend
 from orchestrator.model import DesiredState
-from tests.support.controller import REPO, free_port
+from tests.support.controller import ANY_PORT, REPO
+from tests.support.leftovers import register_run_dir
 from tests.support.states import desired, group, pool, queue, session
 from tests.support.users import User, create_user, delete_user
 
@@ -30,7 +31,7 @@ class LinuxHarness:
 
     backend: LinuxBackend
     apps: str
-    port: int
+    port: int  # as written in the URL prefixes (0: the backend binds a free port)
     users: dict[str, User] = field(default_factory=dict)
 
     def _user(self, key: str) -> str:
@@ -91,8 +92,9 @@ def linux_harness() -> Iterator[LinuxHarness]:
         os.chmod(dirpath, 0o755)
         for name in files:
             os.chmod(os.path.join(dirpath, name), 0o644)
+    register_run_dir(os.path.join(root, "run"))
     backend = LinuxBackend(os.path.join(root, "run"))
-    harness = LinuxHarness(backend, apps, free_port())
+    harness = LinuxHarness(backend, apps, ANY_PORT)
     try:
         yield harness
     finally:

@@ -1,8 +1,12 @@
 """Running a real controller in tests: a manifest in a world-readable directory, ``orchestrator run``
 as a subprocess, its admin API, HTTP requests to its listener, and a teardown that leaves nothing.
 
+Manifests ask for port 0 (``ANY_PORT``): the controller binds a free port and reports it (``status``
+``listener.addresses``, the ``listener_bound`` event), and ``Controller.port`` reads it from there,
+so no test races another process for a port it picked beforehand.
+
 Everything is bounded: every wait has a deadline and teardown kills the controller's process group
-(and, as root, any process of the pools' users).
+(and, as root, any process of the pools' users), then removes its cgroup tree and the users it made.
 """
 
 from __future__ import annotations
@@ -23,14 +27,20 @@ from dataclasses import dataclass, field
 
 from orchestrator.controller.client import Client
 from orchestrator.errors import OrchestratorError
+from tests.support.leftovers import register_run_dir, register_user, remove_cgroups
 
 _SEQ = itertools.count(1)
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ORCHESTRATOR = [sys.executable, "-m", "orchestrator"]
 
+#: The port to write in a test manifest: the controller binds a free one and reports it.
+ANY_PORT = 0
+
 
 def free_port() -> int:
-    """A port that was free a moment ago on 127.0.0.1."""
+    """A port that was free a moment ago on 127.0.0.1. Racy (another process may take it before the
+    controller binds it): only for a port a manifest must name before anything starts and port 0
+    cannot stand in for, a TLS binding's or the metrics address (both must be 1 to 65535)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -99,8 +109,34 @@ class Controller:
     run_dir: str
     proc: subprocess.Popen[bytes]
     log_path: str
-    port: int
     extra_uids: list[int] = field(default_factory=list)
+    _port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the listener serves (the manifest says 0: read from status once it is bound;
+        a reload that keeps port 0 keeps the port)."""
+        if self._port is None:
+            self._port = self.bound_port()
+        return self._port
+
+    def bound_port(self, asked: str | None = None, timeout_s: float = 30.0) -> int:
+        """The port bound for the listening address ``asked`` (``host:port`` as in the manifest;
+        the only one when None), from ``status``, waiting until the listener has bound it."""
+
+        def lookup() -> int | None:
+            listener = self.state().get("listener")
+            endpoints = listener.get("endpoints") if isinstance(listener, dict) else None
+            found = [
+                int(str(e["port"]))
+                for e in endpoints or []
+                if isinstance(e, dict) and (asked is None or e.get("address") == asked)
+            ]
+            if asked is None and len(found) > 1:
+                raise AssertionError(f"several listening addresses: {endpoints}")
+            return found[0] if found else None
+
+        return int(str(wait_until(lookup, timeout_s, f"the listener to bind {asked or 'a port'}")))
 
     @property
     def client(self) -> Client:
@@ -200,7 +236,7 @@ def unique_names() -> Names:
 
 
 def quickstart_manifest(
-    port: int,
+    port: int = ANY_PORT,
     names: Names | None = None,
     *,
     user: str | None = None,
@@ -208,7 +244,8 @@ def quickstart_manifest(
     hello_command: str | None = None,
     health: bool = True,
 ) -> str:
-    """The quickstart's shape on a given port, with the test's own pool names."""
+    """The quickstart's shape on ``port`` (by default any free port), with the test's own pool
+    names."""
     names = names or Names("hello", "notes", None)
     hello, notes = names.hello, names.notes
     user_line = f"    user: {user}\n" if user else ""
@@ -256,13 +293,13 @@ def running_controller(
     world_dir: str,
     manifest: str,
     *,
-    port: int,
     args: tuple[str, ...] = (),
     converge: bool = True,
     apps_from: str | None = None,
     env_extra: dict[str, str] | None = None,
 ) -> Iterator[Controller]:
-    """Start ``orchestrator run`` on ``manifest`` (written to ``world_dir/site/site.yaml``)."""
+    """Start ``orchestrator run`` on ``manifest`` (written to ``world_dir/site/site.yaml``); stop it
+    afterwards and remove what it made (processes, cgroups, users)."""
     site = os.path.join(world_dir, "site")
     os.makedirs(site, exist_ok=True)
     shutil.copytree(
@@ -278,6 +315,7 @@ def running_controller(
     with open(os.path.join(site, "site.yaml"), "w", encoding="utf-8") as fh:
         fh.write(manifest)
     run_dir = os.path.join(world_dir, "run")
+    register_run_dir(run_dir)
     log_path = os.path.join(world_dir, "controller.log")
     env = dict(os.environ)
     env.pop("NOTIFY_SOCKET", None)
@@ -305,7 +343,7 @@ def running_controller(
             env=env,
             cwd=REPO,
         )
-    ctl = Controller(site, run_dir, proc, log_path, port)
+    ctl = Controller(site, run_dir, proc, log_path)
     try:
         wait_until(
             lambda: proc.poll() is not None or ctl.client.available(), 30, "the control socket"
@@ -320,6 +358,7 @@ def running_controller(
             ctl.stop(timeout_s=20)
         finally:
             ctl.kill()
+            remove_cgroups(run_dir)
             remove_created_users(run_dir)
 
 
@@ -332,6 +371,7 @@ def remove_created_users(run_dir: str) -> None:
     except (OSError, ValueError):
         return
     for name in names:
+        register_user(name)
         subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
         subprocess.run(["userdel", name], check=False, capture_output=True)
 

@@ -436,9 +436,13 @@ class RecordingBinding:
                 group.urls[url] = context
                 return 0
             try:
-                key = str(parse_prefix(url))
+                prefix = parse_prefix(url)
             except UrlPrefixError:
                 _fail(ErrorCode.ERROR_INVALID_PARAMETER)
+            if prefix.port == 0:
+                # Our grammar takes port 0 (the Linux backend picks a free port); http.sys does not.
+                _fail(ErrorCode.ERROR_INVALID_PARAMETER)
+            key = str(prefix)
             system._register(key, Registration(group.id, context, None))
             group.urls[url] = context
             return 0

@@ -10,6 +10,8 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from tests.support.leftovers import register_user
+
 _seq = itertools.count(1)
 
 
@@ -40,6 +42,7 @@ def create_user(prefix: str = "ot") -> User:
         check=True,
         capture_output=True,
     )
+    register_user(name)
     entry = pwd.getpwnam(name)
     return User(name, entry.pw_uid, entry.pw_gid)
 
@@ -50,6 +53,15 @@ def delete_user(user: User) -> None:
     subprocess.run(["userdel", user.name], check=False, capture_output=True)
     with contextlib.suppress(Exception):
         subprocess.run(["groupdel", user.name], check=False, capture_output=True)
+
+
+def delete_user_named(name: str) -> None:
+    """``delete_user`` by name; nothing when no such user exists."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return
+    delete_user(User(name, entry.pw_uid, entry.pw_gid))
 
 
 @contextlib.contextmanager

@@ -637,7 +637,9 @@ class LinuxBackend:
             "pids": sorted(self.listener.processes),
             "uid": self.listener_identity.uid if self.listener_identity else None,
             "user": self.listener_identity.user if self.listener_identity else None,
-            "addresses": sorted(f"{e.host}:{e.port}" for e in self.listener.sockets),
+            # As bound: a port 0 in the manifest shows the port the kernel chose.
+            "addresses": self.listener.addresses(),
+            "endpoints": self.listener.endpoints(),
             "restarts": self.listener.restarts,
             # The hot path the processes run (compiled or python), as they report it.
             "core": next((str(p["core"]) for p in stats if p.get("core")), None),

@@ -190,12 +190,37 @@ class CgroupManager:
                 parent = os.path.dirname(parent)
         return gone
 
-    def remove_namespace(self) -> None:
-        """Remove the controller's top-level folders (at shutdown, when empty)."""
-        if not self.enabled:
-            return
+    def namespace_dirs(self) -> list[str]:
+        """The controller's top-level folders, one per hierarchy (v2, and each v1 controller)."""
         v2, v1 = self._dirs("")
-        for directory in [v2, *v1.values()]:
-            if directory:
-                with contextlib.suppress(OSError):
-                    os.rmdir(directory.rstrip("/"))
+        return [d.rstrip("/") for d in [v2, *v1.values()] if d]
+
+    def remove_namespace(self, timeout_s: float = 2.0) -> bool:
+        """Remove the controller's whole tree, deepest groups first, at shutdown: groups whose
+        owner never removed them (the generations of pools still running at shutdown, leaves of a
+        process reaped elsewhere) and any process still inside them (killed). Returns whether
+        everything is gone."""
+        if not self.enabled:
+            return True
+        v2_top = self._dirs("")[0].rstrip("/")
+        gone = True
+        for top in self.namespace_dirs():
+            if not os.path.isdir(top):
+                continue
+            # Bottom-up: a cgroup directory can only be removed once it has no child group.
+            for directory, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+                name = os.path.relpath(directory, top)
+                v2, v1 = (directory, {}) if top == v2_top else ("", {"v1": directory})
+                group = Cgroup(name, v2, v1)
+                if group.pids():
+                    self.kill(group)
+                    deadline = time.monotonic() + timeout_s
+                    while group.pids() and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                try:
+                    os.rmdir(directory)
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    gone = False
+        return gone

@@ -5,6 +5,12 @@ unprivileged listener could not) and keeps them for its lifetime, so a listener 
 restarted makes clients wait in the kernel's backlog, never see a refused connection. The routing table
 and settings are pushed over each process's private channel as a versioned ``config`` message with the
 listening sockets attached; a process acknowledges each version, so a push is known to be in force.
+
+Port 0 (a URL prefix such as ``http://127.0.0.1:0/``) asks the kernel for a free port: the first
+socket of the address picks it, the other processes' sockets (``SO_REUSEPORT``) join that port, and
+it is kept as long as the address is wanted (a reload that still names port 0 keeps it). The bound
+port is what the listener routes by (prefixes with port 0 are sent with it), what ``addresses()``
+and ``endpoints()`` report and what the ``listener_bound`` event says.
 """
 
 from __future__ import annotations
@@ -17,13 +23,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from orchestrator.backends.linux.cgroups import Cgroup, CgroupManager
 from orchestrator.backends.linux.identity import Identity
 from orchestrator.backends.linux.listener.channel import Channel
 from orchestrator.backends.linux.spawn import ProcessSpec, spawn, worker_environment
 from orchestrator.clock import Clock
+from orchestrator.model.urlprefix import HostKind, UrlPrefixError, parse_prefix
 from orchestrator.supervise import core
 
 Emit = Callable[..., None]
@@ -59,6 +66,11 @@ class Endpoint:
         """A stable name used in the config message."""
         return f"{self.scheme}://{self.host}:{self.port}"
 
+    @property
+    def address(self) -> str:
+        """``host:port`` as asked (the port may be 0)."""
+        return f"{self.host}:{self.port}"
+
 
 #: ``processes: auto`` runs one listener per usable CPU, at most this many.
 AUTO_PROCESSES_MAX = 16
@@ -88,6 +100,7 @@ class ListenerManager:
         self.restart_at: dict[int, float] = {}
         self.consecutive = 0
         self.sockets: dict[Endpoint, list[socket.socket]] = {}  # one per listener process slot
+        self.ports: dict[Endpoint, int] = {}  # the port each endpoint is bound to (port 0: chosen)
         self.wanted_endpoints: set[Endpoint] = set()
         self.config: dict[str, object] = {}
         self.version = 0
@@ -98,31 +111,60 @@ class ListenerManager:
     # -- ports --------------------------------------------------------------------------------
     def ensure_endpoints(self, wanted: set[Endpoint]) -> list[str]:
         """Bind what is new, close what is gone: one socket per endpoint and listener process
-        (``SO_REUSEPORT``, so the kernel spreads connections across the processes). Returns errors
-        (address in use, permission)."""
+        (``SO_REUSEPORT``, so the kernel spreads connections across the processes). An endpoint
+        with port 0 gets a free port from its first socket; the others bind that port. Returns
+        errors (address in use, permission)."""
         self.wanted_endpoints = set(wanted)
         count = max(1, self.processes_wanted)
         errors = []
         for endpoint in sorted(set(self.sockets) - wanted, key=lambda e: e.id):
             for sock in self.sockets.pop(endpoint):
                 sock.close()
+            self.ports.pop(endpoint, None)
         for endpoint in sorted(wanted, key=lambda e: e.id):
             group = self.sockets.setdefault(endpoint, [])
             while len(group) > count:
                 group.pop().close()
             while len(group) < count:
                 try:
-                    group.append(self._bind(endpoint))
+                    group.append(self._bind(endpoint, self.ports.get(endpoint, endpoint.port)))
                 except OSError as exc:
                     errors.append(
                         f"cannot listen on {endpoint.host}:{endpoint.port}: {exc.strerror}"
                     )
                     break
+                if endpoint not in self.ports:
+                    self.ports[endpoint] = int(group[0].getsockname()[1])
+                    self.emit(
+                        "listener_bound",
+                        scheme=endpoint.scheme,
+                        address=endpoint.address,
+                        host=endpoint.host,
+                        port=self.ports[endpoint],
+                    )
             if not group:
                 del self.sockets[endpoint]
+                self.ports.pop(endpoint, None)
         return errors
 
-    def _bind(self, endpoint: Endpoint) -> socket.socket:
+    def addresses(self) -> list[str]:
+        """``host:port`` of every listening address, with the port it is bound to."""
+        return sorted(f"{e.host}:{port}" for e, port in self.ports.items())
+
+    def endpoints(self) -> list[dict[str, object]]:
+        """Every listening address as asked (``address``, its port may be 0) and as bound
+        (``bound``, ``port``)."""
+        return [
+            {
+                "scheme": e.scheme,
+                "address": e.address,
+                "bound": f"{e.host}:{port}",
+                "port": port,
+            }
+            for e, port in sorted(self.ports.items(), key=lambda item: item[0].id)
+        ]
+
+    def _bind(self, endpoint: Endpoint, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -131,7 +173,7 @@ class ListenerManager:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            sock.bind((endpoint.host.strip("[]"), endpoint.port))
+            sock.bind((endpoint.host.strip("[]"), port))
             sock.listen(LISTEN_BACKLOG)
         except OSError:
             sock.close()
@@ -152,11 +194,12 @@ class ListenerManager:
         endpoints = sorted(self.sockets, key=lambda e: e.id)
         fds = [self.sockets[e][proc.slot % len(self.sockets[e])].fileno() for e in endpoints]
         message = {
-            **self.config,
+            **self._resolved(self.config),
             "type": "config",
             "version": self.version,
             "sockets": [
-                {"id": e.id, "scheme": e.scheme, "host": e.host, "port": e.port} for e in endpoints
+                {"id": e.id, "scheme": e.scheme, "host": e.host, "port": self.ports[e]}
+                for e in endpoints
             ],
             "fd_count": len(endpoints),
         }
@@ -164,6 +207,35 @@ class ListenerManager:
             proc.channel.send(message, fds)
         except OSError as exc:
             self.emit("listener_channel_error", pid=proc.pid, error=str(exc))
+
+    def _resolved(self, config: dict[str, object]) -> dict[str, object]:
+        """``config`` with every route prefix on port 0 given its endpoint's bound port: the
+        listener routes by the port a connection arrived on."""
+        routes = config.get("routes")
+        if not isinstance(routes, list) or not any(e.port == 0 for e in self.ports):
+            return config
+        resolved = []
+        for route in routes:
+            if isinstance(route, dict):
+                route = {**route, "prefix": self._bound_prefix(str(route.get("prefix")))}
+            resolved.append(route)
+        return {**config, "routes": resolved}
+
+    def _bound_prefix(self, text: str) -> str:
+        try:
+            prefix = parse_prefix(text)
+        except UrlPrefixError:
+            return text
+        if prefix.port != 0:
+            return text
+        # The endpoint that serves it (see LinuxBackend._endpoints): the prefix's own IP address,
+        # else the wildcard address of its port.
+        hosts = [prefix.host.strip("[]")] if prefix.host_kind is HostKind.IP else []
+        for host in [*hosts, "0.0.0.0"]:
+            port = self.ports.get(Endpoint(prefix.scheme, host, 0))
+            if port is not None:
+                return str(replace(prefix, port=port))
+        return text
 
     def acked(self, version: int) -> bool:
         """Every running process has acknowledged ``version`` (or a later one)."""
@@ -374,3 +446,4 @@ class ListenerManager:
             for sock in group:
                 sock.close()
         self.sockets.clear()
+        self.ports.clear()

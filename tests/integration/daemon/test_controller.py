@@ -6,6 +6,7 @@ an ordinary user, everything runs as that user. Every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -18,10 +19,10 @@ import pytest
 
 from orchestrator.cli import main
 from tests.support.controller import (
+    ANY_PORT,
     REPO,
     Names,
     controller_state,
-    free_port,
     http,
     quickstart_manifest,
     running_controller,
@@ -42,11 +43,10 @@ def alive(pid: int) -> bool:
 
 def test_the_quickstart_routes_each_path_to_its_own_pool(world_dir: str, names: Names) -> None:
     """/hello/ reaches the hello pool, /notes/ the notes pool, anything else is 404."""
-    port = free_port()
-    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+    with running_controller(world_dir, quickstart_manifest(ANY_PORT, names)) as ctl:
         hello = ctl.get("/hello/x").json()
         assert ("hello", "/hello/x") == (hello["app"], hello["path"])
-        posted = http(port, "/notes/", method="POST", body=b"remember the milk")
+        posted = http(ctl.port, "/notes/", method="POST", body=b"remember the milk")
         assert 201 == posted.status
         assert "remember the milk" in posted.json()["notes"]  # type: ignore[operator]
         assert 404 == ctl.get("/elsewhere/").status
@@ -55,8 +55,7 @@ def test_the_quickstart_routes_each_path_to_its_own_pool(world_dir: str, names: 
 
 def test_status_json_carries_the_documented_fields(world_dir: str, names: Names) -> None:
     """manifest.sha256, queues, urlGroups, workers (pid, uid, user, state) and the listener."""
-    port = free_port()
-    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+    with running_controller(world_dir, quickstart_manifest(ANY_PORT, names)) as ctl:
         state = ctl.state()
         assert 64 == len(str(state["manifest"]["sha256"]))  # type: ignore[index]
         assert {names.hello, names.notes} == {q["name"] for q in state["queues"]}  # type: ignore[union-attr, index]
@@ -67,14 +66,43 @@ def test_status_json_carries_the_documented_fields(world_dir: str, names: Names)
         listener = state["listener"]
         assert isinstance(listener, dict)
         assert listener["pid"]
-        assert f"127.0.0.1:{port}" in listener["addresses"]
+        assert [f"127.0.0.1:{ctl.port}"] == listener["addresses"]
+
+
+def test_port_0_binds_a_free_port_that_status_and_the_log_report_and_a_reload_keeps(
+    world_dir: str, names: Names, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A URL prefix on port 0: the listener serves a port the kernel chose; status (JSON and text)
+    and the listener_bound event name it; a reload of a manifest still on port 0 keeps the port,
+    and the plan against the running controller stays empty."""
+    manifest = quickstart_manifest(ANY_PORT, names)
+    with running_controller(world_dir, manifest) as ctl:
+        port = ctl.port
+        assert port != 0
+        assert 200 == ctl.get("/hello/").status
+        listener = ctl.state()["listener"]
+        assert isinstance(listener, dict)
+        assert [
+            {"scheme": "http", "address": "127.0.0.1:0", "bound": f"127.0.0.1:{port}", "port": port}
+        ] == listener["endpoints"]
+        (bound,) = ctl.events("listener_bound")
+        assert ("127.0.0.1:0", port) == (bound["address"], bound["port"])
+        assert 0 == main(["status", "--run-dir", ctl.run_dir])
+        assert f"addresses 127.0.0.1:{port} (asked 127.0.0.1:0)" in capsys.readouterr().out
+
+        more = '0/notes/", "http://127.0.0.1:0/more/"]'
+        ctl.write("site.yaml", manifest.replace('0/notes/"]', more))
+        wait_until(lambda: ctl.get("/more/").status == 200, 15, "the reloaded manifest")
+        assert [f"127.0.0.1:{port}"] == ctl.state()["listener"]["addresses"]  # type: ignore[index]
+        assert 1 == len(ctl.events("listener_bound"))
+        code = main(["plan", ctl.site, "--run-dir", ctl.run_dir, "--detailed-exitcode"])
+        assert 0 == code, capsys.readouterr().out
 
 
 def test_a_killed_worker_is_replaced_within_a_second(world_dir: str, names: Names) -> None:
     """kill -9 of a worker: the next request waits in the queue (the socket never went away) and
     a replacement process serves it within 1 s."""
-    port = free_port()
-    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+    with running_controller(world_dir, quickstart_manifest(ANY_PORT, names)) as ctl:
         (victim,) = ctl.pids(names.hello)
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
@@ -88,8 +116,7 @@ def test_a_killed_worker_is_replaced_within_a_second(world_dir: str, names: Name
 def test_status_never_lists_a_worker_the_log_says_has_exited(world_dir: str, names: Names) -> None:
     """Once the log shows a worker's exit, `status` no longer lists it (status was refreshed at
     most twice a second, so a killed worker stayed "ready" for up to half a second)."""
-    port = free_port()
-    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+    with running_controller(world_dir, quickstart_manifest(ANY_PORT, names)) as ctl:
         (victim,) = ctl.pids(names.hello)
         os.kill(victim, signal.SIGKILL)
         wait_until(
@@ -109,11 +136,8 @@ def test_status_says_which_listener_core_runs(world_dir: str, names: Names, core
         and importlib.util.find_spec("orchestrator.backends.linux.listener._fast") is None
     ):
         pytest.skip("the compiled listener core is not built here")
-    port = free_port()
     env = {"ORCHESTRATOR_NO_EXTENSIONS": "1" if core == "python" else ""}
-    with running_controller(
-        world_dir, quickstart_manifest(port, names), port=port, env_extra=env
-    ) as ctl:
+    with running_controller(world_dir, quickstart_manifest(ANY_PORT, names), env_extra=env) as ctl:
         assert 200 == ctl.get("/hello/").status
 
         def reported() -> object:
@@ -128,10 +152,9 @@ def test_a_pool_that_crashes_at_boot_is_stopped_and_answers_503(
     world_dir: str, names: Names
 ) -> None:
     """Rapid-fail: the crashing pool answers 503 with Retry-After; the other app keeps serving."""
-    port = free_port()
     crash = f'[{sys.executable}, "-c", "import sys; sys.exit(1)"]'
-    manifest = quickstart_manifest(port, names, hello_command=crash, health=False)
-    with running_controller(world_dir, manifest, port=port, converge=False) as ctl:
+    manifest = quickstart_manifest(ANY_PORT, names, hello_command=crash, health=False)
+    with running_controller(world_dir, manifest, converge=False) as ctl:
         wait_until(
             lambda: (ctl.state().get("pools") or {}).get(names.hello, {}).get("halted"),  # type: ignore[union-attr]
             30,
@@ -146,8 +169,7 @@ def test_a_pool_that_crashes_at_boot_is_stopped_and_answers_503(
 
 def test_sigterm_stops_everything_and_exits_0(world_dir: str, names: Names) -> None:
     """Graceful stop: exit code 0, every socket removed, no worker left."""
-    port = free_port()
-    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+    with running_controller(world_dir, quickstart_manifest(ANY_PORT, names)) as ctl:
         pids = ctl.pids(names.hello) | ctl.pids(names.notes)
         assert 0 == ctl.stop(timeout_s=30)
         assert not os.path.exists(os.path.join(ctl.run_dir, "control.sock"))
@@ -160,8 +182,7 @@ def test_sigkill_of_the_controller_takes_every_child_within_a_second(
     world_dir: str, names: Names
 ) -> None:
     """PDEATHSIG (set after the uid change) and cgroups: nothing survives the controller."""
-    port = free_port()
-    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+    with running_controller(world_dir, quickstart_manifest(ANY_PORT, names)) as ctl:
         state = ctl.state()
         children = {int(str(w["pid"])) for w in state["workers"]}  # type: ignore[union-attr, index]
         children |= set(state["listener"]["pids"])  # type: ignore[index]
@@ -174,14 +195,15 @@ def test_sigkill_of_the_controller_takes_every_child_within_a_second(
 
 
 def test_a_restarted_controller_binds_the_same_port_at_once(world_dir: str, names: Names) -> None:
-    """After SIGKILL, a new controller binds the port again without EADDRINUSE and serves."""
-    port = free_port()
-    manifest = quickstart_manifest(port, names)
-    with running_controller(world_dir, manifest, port=port) as ctl:
+    """After SIGKILL, a new controller binds the port again without EADDRINUSE and serves (the
+    port is the one the first controller was given for port 0, now written in the manifest)."""
+    with running_controller(world_dir, quickstart_manifest(ANY_PORT, names)) as ctl:
         assert 200 == ctl.get("/hello/").status
+        port = ctl.port
         os.kill(ctl.proc.pid, signal.SIGKILL)
         ctl.proc.wait(timeout=5)
-    with running_controller(world_dir, manifest, port=port) as again:
+    with running_controller(world_dir, quickstart_manifest(port, names)) as again:
+        assert port == again.port
         assert 200 == again.get("/hello/").status
 
 
@@ -189,8 +211,7 @@ def test_plan_against_a_running_controller_shows_no_changes(
     world_dir: str, names: Names, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """plan talks to the controller: the applied manifest is "No changes" (exit 0)."""
-    port = free_port()
-    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+    with running_controller(world_dir, quickstart_manifest(ANY_PORT, names)) as ctl:
         code = main(["plan", ctl.site, "--run-dir", ctl.run_dir, "--detailed-exitcode"])
         out = capsys.readouterr().out
         assert 0 == code, out
@@ -201,12 +222,11 @@ def test_apply_through_the_controller_waits_and_reports(
     world_dir: str, names: Names, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """apply of a changed pool restarts it (create before destroy) and exits 0 when healthy."""
-    port = free_port()
     with running_controller(
-        world_dir, quickstart_manifest(port, names), port=port, args=("--no-watch",)
+        world_dir, quickstart_manifest(ANY_PORT, names), args=("--no-watch",)
     ) as ctl:
         before = ctl.pids(names.notes)
-        changed = quickstart_manifest(port, names).replace(
+        changed = quickstart_manifest(ANY_PORT, names).replace(
             'command: [orchestrator, worker, "notes:app"]',
             'command: [orchestrator, worker, --threads, "4", "notes:app"]',
         )
@@ -223,9 +243,8 @@ def test_a_queue_socket_removed_by_hand_is_drift_and_is_repaired(
     world_dir: str, names: Names
 ) -> None:
     """The next pass re-creates the socket and restarts the pool on it; the app serves again."""
-    port = free_port()
     with running_controller(
-        world_dir, quickstart_manifest(port, names), port=port, args=("--resync", "1s")
+        world_dir, quickstart_manifest(ANY_PORT, names), args=("--resync", "1s")
     ) as ctl:
         os.unlink(os.path.join(ctl.run_dir, "queues", f"{names.hello}.sock"))
         wait_until(
@@ -259,10 +278,9 @@ def test_gunicorn_and_uvicorn_serve_as_workers(
     world_dir: str, names: Names, server: str, command: str
 ) -> None:
     """Any server that takes an inherited socket works unchanged (fd 3)."""
-    port = free_port()
-    manifest = quickstart_manifest(port, names, hello_command=command)
+    manifest = quickstart_manifest(ANY_PORT, names, hello_command=command)
     with running_controller(
-        world_dir, manifest, port=port, apps_from=os.path.join(REPO, "tests", "support", "apps")
+        world_dir, manifest, apps_from=os.path.join(REPO, "tests", "support", "apps")
     ) as ctl:
         answer = ctl.get("/hello/x")
         assert 200 == answer.status, answer.body
@@ -275,20 +293,22 @@ def test_sigterm_under_load_finishes_the_request_in_flight_then_everything_stops
     """Catalogue C29: SIGTERM while a 2 s request runs through the listener: that request gets its
     200, a new connection after draining began is refused or closed without an answer, the
     controller exits 0 and every process is gone within the grace (shutdownTimeLimit 5 s) + 1 s."""
-    port = free_port()
-    manifest = quickstart_manifest(port, names, hello_command='[orchestrator, worker, "echo:app"]')
+    manifest = quickstart_manifest(
+        ANY_PORT, names, hello_command='[orchestrator, worker, "echo:app"]'
+    )
     with running_controller(
-        world_dir, manifest, port=port, apps_from=os.path.join(REPO, "tests", "support", "apps")
+        world_dir, manifest, apps_from=os.path.join(REPO, "tests", "support", "apps")
     ) as ctl:
         state = ctl.state()
         children = {int(str(w["pid"])) for w in state["workers"]}  # type: ignore[union-attr, index]
         children |= set(state["listener"]["pids"])  # type: ignore[index]
+        port = ctl.port
         slow: list[int] = []
         thread = threading.Thread(
             target=lambda: slow.append(ctl.get("/hello/slow/2", timeout=15).status)
         )
         thread.start()
-        time.sleep(0.5)
+        wait_until(lambda: "ECHO slow /hello/slow/2" in ctl.log(), 10, "the slow request to run")
         exited: list[float] = []
         waiter = threading.Thread(
             target=lambda: (ctl.proc.wait(timeout=15), exited.append(time.monotonic()))
@@ -296,7 +316,8 @@ def test_sigterm_under_load_finishes_the_request_in_flight_then_everything_stops
         ctl.proc.send_signal(signal.SIGTERM)
         stopping_at = time.monotonic()
         waiter.start()
-        time.sleep(0.3)
+        # The listener is told to drain right after this event (same thread, next statement).
+        wait_until(lambda: ctl.events("controller_stopping"), 10, "the controller to stop")
         late = _late_answer(port)
         waiter.join(20)
         thread.join(15)
@@ -330,15 +351,14 @@ def test_a_halted_pool_is_rearmed_by_reset_and_by_a_new_definition(
     """Catalogue C24: a pool that fails at boot is halted by rapid-fail protection (503);
     `orchestrator reset POOL` re-arms it (it serves once it can boot); halted again, a manifest
     change to the pool re-arms it too."""
-    port = free_port()
     flag = os.path.join(world_dir, "can-boot")
     gated = f"[sh, -c, 'test -e {flag} && exec orchestrator worker hello:app || exit 1']"
-    manifest = quickstart_manifest(port, names, hello_command=gated, health=False)
+    manifest = quickstart_manifest(ANY_PORT, names, hello_command=gated, health=False)
 
     def halted() -> object:
         return (ctl.state().get("pools") or {}).get(names.hello, {}).get("halted")  # type: ignore[union-attr]
 
-    with running_controller(world_dir, manifest, port=port, converge=False) as ctl:
+    with running_controller(world_dir, manifest, converge=False) as ctl:
         wait_until(halted, 30, "rapid-fail protection to stop the hello pool")
         assert 503 == ctl.get("/hello/").status
         with open(flag, "w", encoding="ascii") as fh:
@@ -348,13 +368,13 @@ def test_a_halted_pool_is_rearmed_by_reset_and_by_a_new_definition(
         wait_until(lambda: ctl.get("/hello/").status == 200, 30, "hello to serve after reset")
         assert not halted()
 
+        # Without the flag, every replacement fails at boot: one kill starts the crash loop that
+        # rapid-fail protection stops. A pid read from status may have exited by the time it is
+        # killed (the ProcessLookupError this test used to fail with).
         os.remove(flag)
-        for _ in range(5):  # kill it until rapid-fail protection stops it again
-            for pid in ctl.pids(names.hello):
+        for pid in ctl.pids(names.hello):
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            if halted():
-                break
-            time.sleep(0.5)
         wait_until(halted, 30, "the pool halted again")
         ctl.write(
             "site.yaml",

@@ -12,9 +12,9 @@ import sys
 import pytest
 
 from tests.support.controller import (
+    ANY_PORT,
     REPO,
     Names,
-    free_port,
     quickstart_manifest,
     running_controller,
     wait_until,
@@ -29,9 +29,10 @@ def _status(pid: int) -> dict[str, str]:
         return dict(line.rstrip("\n").split(":\t", 1) for line in fh if ":\t" in line)
 
 
-def _isolated(port: int) -> str:
+def _isolated() -> str:
+    """examples/isolated on any free port."""
     with open(os.path.join(REPO, "examples", "isolated", "site.yaml"), encoding="utf-8") as fh:
-        return fh.read().replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+        return fh.read().replace("127.0.0.1:8080", f"127.0.0.1:{ANY_PORT}")
 
 
 def _user(name: str) -> User:
@@ -44,11 +45,9 @@ def _user(name: str) -> User:
 def test_isolated_workers_run_with_least_privilege(world_dir: str) -> None:
     """Own uid and gid four times, exactly the configured groups, no capabilities, NoNewPrivs 1,
     and no fd but 0, 1, 2 and the queue."""
-    port = free_port()
     with running_controller(
         world_dir,
-        _isolated(port),
-        port=port,
+        _isolated(),
         apps_from=os.path.join(REPO, "examples", "isolated", "apps"),
     ) as ctl:
         workers = ctl.workers()
@@ -76,11 +75,9 @@ def test_isolated_workers_run_with_least_privilege(world_dir: str) -> None:
 def test_a_worker_cannot_reach_another_queue_and_the_broker_follows_the_acl(world_dir: str) -> None:
     """A's user: connect to B's socket (EACCES), connect to its own (EACCES: only the listener
     may), open B by name (refused); B's user opens B and can accept() on it."""
-    port = free_port()
     with running_controller(
         world_dir,
-        _isolated(port),
-        port=port,
+        _isolated(),
         apps_from=os.path.join(REPO, "examples", "isolated", "apps"),
     ) as ctl:
         hello, notes = _user("orch-hello"), _user("orch-notes")
@@ -161,7 +158,8 @@ def test_a_worker_cannot_reach_another_queue_and_the_broker_follows_the_acl(worl
 
 
 def _free_privileged_port(exclude: int = 0) -> int:
-    """A port below 1024 nothing listens on (root may bind it; the test's users may not)."""
+    """A port below 1024 nothing listens on (root may bind it; the test's users may not). Port 0
+    cannot stand in for it: the kernel gives an ephemeral port, above 1024."""
     for port in range(990, 900, -1):
         if port == exclude:
             continue
@@ -192,7 +190,8 @@ def test_the_listener_serves_a_privileged_port_without_any_privilege(
     port below 1024 from the socket the controller bound and passed, cannot bind such a port itself
     (EACCES) and cannot read a manifest only root may read."""
     port = _free_privileged_port()
-    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+    with running_controller(world_dir, quickstart_manifest(port, names)) as ctl:
+        assert port == ctl.port
         listener = ctl.state()["listener"]
         assert isinstance(listener, dict)
         (pid,) = listener["pids"]
@@ -256,7 +255,6 @@ def test_no_abstract_socket_and_no_moment_of_looser_modes(world_dir: str, names:
     import stat
     import threading
 
-    port = free_port()
     run_dir = os.path.join(world_dir, "run")
     queues = os.path.join(run_dir, "queues")
     seen: dict[str, int] = {}
@@ -278,7 +276,7 @@ def test_no_abstract_socket_and_no_moment_of_looser_modes(world_dir: str, names:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+        with running_controller(world_dir, quickstart_manifest(ANY_PORT, names)) as ctl:
             stop.set()
             watcher.join(5)
             state = ctl.state()

@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 
 from tests.support.controller import (
+    ANY_PORT,
     Names,
-    free_port,
     quickstart_manifest,
     running_controller,
     wait_until,
@@ -23,14 +23,21 @@ pytestmark = pytest.mark.integration
 def test_metrics_expose_reconciles_workers_and_listener_counters(
     world_dir: str, names: Names
 ) -> None:
-    """session.metrics.address serves Prometheus text with the documented families."""
-    port, metrics = free_port(), free_port()
-    manifest = quickstart_manifest(port, names).replace(
+    """session.metrics.address serves Prometheus text with the documented families; port 0 binds a
+    free port, which status and the metrics_serving event report."""
+    manifest = quickstart_manifest(ANY_PORT, names).replace(
         "session:\n  name: test\n",
-        f"session:\n  name: test\n  metrics: {{address: '127.0.0.1:{metrics}'}}\n",
+        "session:\n  name: test\n  metrics: {address: '127.0.0.1:0'}\n",
     )
-    with running_controller(world_dir, manifest, port=port) as ctl:
+    with running_controller(world_dir, manifest) as ctl:
         assert 200 == ctl.get("/hello/").status
+        address = str(ctl.state()["metrics"]["address"])  # type: ignore[index]
+        host, _, port = address.rpartition(":")
+        assert "127.0.0.1" == host
+        assert int(port) > 0
+        (serving,) = ctl.events("metrics_serving")
+        assert ("127.0.0.1:0", address) == (serving["asked"], serving["address"])
+        metrics = int(port)
 
         def scrape() -> str:
             with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5) as resp:
@@ -52,7 +59,7 @@ def test_metrics_expose_reconciles_workers_and_listener_counters(
 
 def test_ready_is_notified_after_the_first_convergence(world_dir: str, names: Names) -> None:
     """With NOTIFY_SOCKET set (systemd Type=notify), READY=1 arrives once everything is up."""
-    port = free_port()
+    port = ANY_PORT
     path = os.path.join(world_dir, "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(path)
@@ -60,7 +67,6 @@ def test_ready_is_notified_after_the_first_convergence(world_dir: str, names: Na
         with running_controller(
             world_dir,
             quickstart_manifest(port, names),
-            port=port,
             converge=False,
             env_extra={"NOTIFY_SOCKET": path},
         ) as ctl:
@@ -73,9 +79,9 @@ def test_ready_is_notified_after_the_first_convergence(world_dir: str, names: Na
 
 def test_sighup_reloads_the_manifest(world_dir: str, names: Names) -> None:
     """--no-watch: an edited manifest applies on SIGHUP (a new URL prefix becomes routable)."""
-    port = free_port()
+    port = ANY_PORT
     manifest = quickstart_manifest(port, names)
-    with running_controller(world_dir, manifest, port=port, args=("--no-watch",)) as ctl:
+    with running_controller(world_dir, manifest, args=("--no-watch",)) as ctl:
         assert 404 == ctl.get("/more/").status
         ctl.write(
             "site.yaml",

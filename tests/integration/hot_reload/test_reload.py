@@ -1,7 +1,10 @@
 """Hot reload: file watching, last-known-good, apply safety and overlapped recycling, end to end.
 
 The controller watches the manifest's directory (debounce 100 ms in these tests unless a test says
-otherwise, hash poll every 1 s). Every wait is bounded.
+otherwise, hash poll every 1 s). Every wait is bounded, and none is a fixed sleep: where a test
+asserts that something did *not* happen (no second load, no retry), it first asks the controller to
+reload now (the admin API's ``reload``, the job a file event or SIGHUP runs) and checks that this
+finds nothing to do; any late file event would run that same decision.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ import pytest
 
 from orchestrator.cli import main
 from tests.support.controller import (
+    ANY_PORT,
     Controller,
     Names,
-    free_port,
     quickstart_manifest,
     running_controller,
     wait_until,
@@ -32,11 +35,25 @@ def _loaded(ctl: Controller) -> list[str]:
     return [str(e["manifest"]) for e in ctl.events("manifest_loaded")]
 
 
-def _with_more(manifest: str, port: int) -> str:
+def _with_more(manifest: str) -> str:
+    """The manifest with /more/ routed to the notes queue too."""
     return manifest.replace(
-        f'urls: ["http://127.0.0.1:{port}/notes/"]',
-        f'urls: ["http://127.0.0.1:{port}/notes/", "http://127.0.0.1:{port}/more/"]',
+        'urls: ["http://127.0.0.1:0/notes/"]',
+        'urls: ["http://127.0.0.1:0/notes/", "http://127.0.0.1:0/more/"]',
     )
+
+
+def _accepted(ctl: Controller) -> int:
+    """Connections the listener processes have accepted (their last reported counters)."""
+    listener = ctl.state()["listener"]
+    assert isinstance(listener, dict)
+    return sum(int(str(s.get("accepted", 0))) for s in listener["stats"])
+
+
+def _nothing_to_reload(ctl: Controller) -> bool:
+    """Reload now (the decision every file event and SIGHUP leads to); True when it applied nothing:
+    the files are what runs, or what was already rejected."""
+    return not ctl.client.request("reload")["accepted"]
 
 
 def _sha(text: str, name: str = "site.yaml") -> str:
@@ -53,24 +70,22 @@ def test_an_editor_save_is_routable_within_a_second_and_applied_once(
     world_dir: str, names: Names
 ) -> None:
     """Write a temporary file, rename it over the manifest: the new prefix answers within 1 s."""
-    port = free_port()
-    manifest = quickstart_manifest(port, names)
-    with running_controller(world_dir, manifest, port=port) as ctl:
+    manifest = quickstart_manifest(ANY_PORT, names)
+    with running_controller(world_dir, manifest) as ctl:
         assert 404 == ctl.get("/more/").status
-        new = _with_more(manifest, port)
+        new = _with_more(manifest)
         ctl.write("site.yaml", new)
         written = time.monotonic()
         wait_until(lambda: ctl.get("/more/", timeout=2).status == 200, 5, "/more/ to be routed")
         assert time.monotonic() - written < 1.0
-        time.sleep(2.5)  # events and a hash poll or two later: still exactly one load
+        assert _nothing_to_reload(ctl)
         assert 1 == _loaded(ctl).count(_sha(new))
 
 
 def test_a_configmap_symlink_swap_is_applied_once(world_dir: str, names: Names) -> None:
     """site.yaml -> ..data/site.yaml, ..data -> ..v1/: swapping ..data to ..v2/ is one reload."""
-    port = free_port()
-    manifest = quickstart_manifest(port, names)
-    with running_controller(world_dir, manifest, port=port) as ctl:
+    manifest = quickstart_manifest(ANY_PORT, names)
+    with running_controller(world_dir, manifest) as ctl:
         site = ctl.site
         os.makedirs(os.path.join(site, "..v1"))
         with open(os.path.join(site, "..v1", "site.yaml"), "w", encoding="utf-8") as fh:
@@ -78,9 +93,9 @@ def test_a_configmap_symlink_swap_is_applied_once(world_dir: str, names: Names) 
         os.symlink("..v1", os.path.join(site, "..data"))
         os.symlink("..data/site.yaml", os.path.join(site, "site.yaml.new"))
         os.replace(os.path.join(site, "site.yaml.new"), os.path.join(site, "site.yaml"))
-        time.sleep(1.5)  # same content: no reload
+        assert _nothing_to_reload(ctl)  # same content: nothing to apply
         assert [] == [m for m in _loaded(ctl) if m != _sha(manifest)]
-        new = _with_more(manifest, port)
+        new = _with_more(manifest)
         os.makedirs(os.path.join(site, "..v2"))
         with open(os.path.join(site, "..v2", "site.yaml"), "w", encoding="utf-8") as fh:
             fh.write(new)
@@ -88,7 +103,7 @@ def test_a_configmap_symlink_swap_is_applied_once(world_dir: str, names: Names) 
         os.replace(os.path.join(site, "..data_tmp"), os.path.join(site, "..data"))
         subprocess.run(["rm", "-rf", os.path.join(site, "..v1")], check=True)
         wait_until(lambda: ctl.get("/more/", timeout=2).status == 200, 10, "the swapped manifest")
-        time.sleep(2.5)
+        assert _nothing_to_reload(ctl)
         assert 1 == _loaded(ctl).count(_sha(new))
 
 
@@ -96,19 +111,18 @@ def test_a_file_written_in_two_halves_is_applied_once_and_never_half(
     world_dir: str, names: Names
 ) -> None:
     """Two writes 200 ms apart (default debounce 300 ms): one reload, of the whole file."""
-    port = free_port()
-    manifest = quickstart_manifest(port, names)
-    with running_controller(world_dir, manifest, port=port, args=("--debounce", "300ms")) as ctl:
-        new = _with_more(manifest, port)
+    manifest = quickstart_manifest(ANY_PORT, names)
+    with running_controller(world_dir, manifest, args=("--debounce", "300ms")) as ctl:
+        new = _with_more(manifest)
         half = len(new) // 2
         path = os.path.join(ctl.site, "site.yaml")
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(new[:half])
             fh.flush()
-            time.sleep(0.2)
+            time.sleep(0.2)  # the scenario: a writer that pauses inside the debounce window
             fh.write(new[half:])
         wait_until(lambda: ctl.get("/more/", timeout=2).status == 200, 10, "the complete manifest")
-        time.sleep(2.5)
+        assert _nothing_to_reload(ctl)
         assert 1 == _loaded(ctl).count(_sha(new))
         assert _sha(new[:half]) not in _loaded(ctl)
         assert not [
@@ -120,9 +134,8 @@ def test_invalid_yaml_changes_nothing_and_status_names_the_line(
     world_dir: str, names: Names
 ) -> None:
     """Pids and routes unchanged; status shows the rejection with file:line:column."""
-    port = free_port()
-    manifest = quickstart_manifest(port, names)
-    with running_controller(world_dir, manifest, port=port) as ctl:
+    manifest = quickstart_manifest(ANY_PORT, names)
+    with running_controller(world_dir, manifest) as ctl:
         pids = ctl.pids(names.hello) | ctl.pids(names.notes)
         ctl.write("site.yaml", manifest.replace("queues:\n", "queues:\n\tbroken: {}\n"))
         wait_until(lambda: ctl.state().get("rejected"), 10, "the rejection")
@@ -139,21 +152,19 @@ def test_deleting_every_manifest_file_stops_nothing_and_says_why(
     world_dir: str, names: Names
 ) -> None:
     """An empty directory is rejected (it would delete everything); everything keeps serving."""
-    port = free_port()
-    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+    with running_controller(world_dir, quickstart_manifest(ANY_PORT, names)) as ctl:
         pids = ctl.pids(names.hello)
         os.unlink(os.path.join(ctl.site, "site.yaml"))
         wait_until(lambda: ctl.state().get("rejected"), 10, "the rejection")
         assert "no manifest files" in str(ctl.state()["rejected"]["error"])  # type: ignore[index]
-        time.sleep(1.5)
+        assert _nothing_to_reload(ctl)  # rejected once, not tried again
         assert pids == ctl.pids(names.hello)
         assert 200 == ctl.get("/hello/").status
 
 
 def test_a_manifest_that_would_delete_most_objects_is_refused(world_dir: str, names: Names) -> None:
     """A truncated manifest that keeps only the session: the mass-delete guard refuses it."""
-    port = free_port()
-    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+    with running_controller(world_dir, quickstart_manifest(ANY_PORT, names)) as ctl:
         ctl.write("site.yaml", "apiVersion: orchestrator/v1\nsession:\n  name: test\n")
         wait_until(lambda: ctl.state().get("rejected"), 10, "the refusal")
         assert "mass-delete guard" in str(ctl.state()["rejected"]["error"])  # type: ignore[index]
@@ -162,13 +173,13 @@ def test_a_manifest_that_would_delete_most_objects_is_refused(world_dir: str, na
 
 def test_editor_leftovers_trigger_no_reload(world_dir: str, names: Names) -> None:
     """vim's 4913, swap and backup files, emacs lock files: nothing is loaded."""
-    port = free_port()
-    with running_controller(world_dir, quickstart_manifest(port, names), port=port) as ctl:
+    with running_controller(world_dir, quickstart_manifest(ANY_PORT, names)) as ctl:
         before = len(_loaded(ctl))
         for name in ("4913", ".site.yaml.swp", "site.yaml~", ".#site.yaml"):
             with open(os.path.join(ctl.site, name), "w", encoding="utf-8") as fh:
                 fh.write("garbage: [")
-        time.sleep(2.5)
+        # Were any of them read as a manifest file, this reload would load or reject it.
+        assert _nothing_to_reload(ctl)
         assert before == len(_loaded(ctl))
         assert not ctl.state().get("rejected")
 
@@ -176,9 +187,8 @@ def test_editor_leftovers_trigger_no_reload(world_dir: str, names: Names) -> Non
 def test_a_reload_that_fails_rolls_back_and_is_not_retried(world_dir: str, names: Names) -> None:
     """A pool whose new command cannot boot: the old processes keep serving, the outcome is
     "rolled_back", the manifest is recorded as rejected and not tried again."""
-    port = free_port()
-    manifest = quickstart_manifest(port, names)
-    with running_controller(world_dir, manifest, port=port) as ctl:
+    manifest = quickstart_manifest(ANY_PORT, names)
+    with running_controller(world_dir, manifest) as ctl:
         old = ctl.pids(names.hello)
         bad = manifest.replace(
             'command: [orchestrator, worker, "hello:app"]',
@@ -197,8 +207,8 @@ def test_a_reload_that_fails_rolls_back_and_is_not_retried(world_dir: str, names
         assert old == ctl.pids(names.hello)
         assert 200 == ctl.get("/hello/").status
         starts = len(ctl.events("generation_start"))
-        time.sleep(3)
-        assert starts == len(ctl.events("generation_start"))  # not retried
+        assert _nothing_to_reload(ctl)  # not retried
+        assert starts == len(ctl.events("generation_start"))
         assert "apply" == ctl.state()["rejected"]["stage"]  # type: ignore[index]
 
 
@@ -207,16 +217,16 @@ def test_a_changed_pool_rolls_with_zero_failed_requests_and_the_other_pool_untou
 ) -> None:
     """Under a bounded wrk load, a new command for one pool: no failed request; the other pool's
     processes are the same."""
-    port = free_port()
-    manifest = quickstart_manifest(port, names)
-    with running_controller(world_dir, manifest, port=port) as ctl:
+    manifest = quickstart_manifest(ANY_PORT, names)
+    with running_controller(world_dir, manifest) as ctl:
         hello, notes = ctl.pids(names.hello), ctl.pids(names.notes)
+        url, accepted = f"http://127.0.0.1:{ctl.port}/hello/x", _accepted(ctl)
         output: list[str] = []
 
         def load() -> None:
             output.append(
                 subprocess.run(
-                    ["wrk", "-t2", "-c16", "-d8s", f"http://127.0.0.1:{port}/hello/x"],
+                    ["wrk", "-t2", "-c16", "-d8s", url],
                     capture_output=True,
                     text=True,
                     check=False,
@@ -225,7 +235,8 @@ def test_a_changed_pool_rolls_with_zero_failed_requests_and_the_other_pool_untou
 
         thread = threading.Thread(target=load)
         thread.start()
-        time.sleep(2)
+        # Under load: the listener has taken wrk's 16 connections (its counters, sent every second).
+        wait_until(lambda: _accepted(ctl) >= accepted + 16, 10, "wrk's connections")
         ctl.write(
             "site.yaml",
             manifest.replace(
@@ -248,14 +259,13 @@ def test_a_changed_pool_rolls_with_zero_failed_requests_and_the_other_pool_untou
 
 def test_resume_comes_up_on_the_last_known_good_manifest(world_dir: str, names: Names) -> None:
     """After a restart with broken files, --resume serves the last manifest that ran."""
-    port = free_port()
-    manifest = quickstart_manifest(port, names)
-    with running_controller(world_dir, manifest, port=port) as ctl:
+    manifest = quickstart_manifest(ANY_PORT, names)
+    with running_controller(world_dir, manifest) as ctl:
         assert 200 == ctl.get("/hello/").status
     with open(os.path.join(world_dir, "site", "site.yaml"), "w", encoding="utf-8") as fh:
         fh.write("apiVersion: orchestrator/v1\nqueues: [\n")
     with running_controller(
-        world_dir, "apiVersion: orchestrator/v1\nqueues: [\n", port=port, args=("--resume",)
+        world_dir, "apiVersion: orchestrator/v1\nqueues: [\n", args=("--resume",)
     ) as again:
         assert 200 == again.get("/hello/").status
 
@@ -276,12 +286,11 @@ def test_as_root_a_manifest_another_user_could_change_is_refused_until_fixed(
     """Catalogue E40: a group-writable file, then one owned by another uid, is refused (nothing
     moves; status names the file and the command that fixes it); once only root can write it, the
     same content is applied without another edit."""
-    port = free_port()
-    manifest = quickstart_manifest(port, names)
-    with running_controller(world_dir, manifest, port=port) as ctl:
+    manifest = quickstart_manifest(ANY_PORT, names)
+    with running_controller(world_dir, manifest) as ctl:
         pids = ctl.pids(names.hello) | ctl.pids(names.notes)
         path = os.path.join(ctl.site, "site.yaml")
-        changed = _with_more(manifest, port)
+        changed = _with_more(manifest)
         _replace_with_mode(path, changed, 0o664)
         wait_until(lambda: ctl.state().get("rejected"), 10, "the rejection")
         error = str(ctl.state()["rejected"]["error"])  # type: ignore[index]
@@ -310,7 +319,7 @@ def test_as_root_the_controller_does_not_start_on_a_manifest_others_can_write(
     site = os.path.join(world_dir, "site")
     os.makedirs(site)
     path = os.path.join(site, "site.yaml")
-    _replace_with_mode(path, quickstart_manifest(free_port(), names), 0o666)
+    _replace_with_mode(path, quickstart_manifest(ANY_PORT, names), 0o666)
     result = subprocess.run(
         [sys.executable, "-m", "orchestrator", "run", site, "--run-dir", f"{world_dir}/run"],
         capture_output=True,
@@ -332,15 +341,14 @@ def test_a_new_url_group_and_an_environment_change_move_only_what_they_name(
     """Catalogue E40: a new URL group (to the notes queue) is routable within 1 s and restarts
     nothing; then a new environment variable for hello rolls hello's processes only, the listener
     and notes keep their pids."""
-    port = free_port()
-    manifest = quickstart_manifest(port, names)
-    with running_controller(world_dir, manifest, port=port) as ctl:
+    manifest = quickstart_manifest(ANY_PORT, names)
+    with running_controller(world_dir, manifest) as ctl:
         hello, notes = ctl.pids(names.hello), ctl.pids(names.notes)
         listener = ctl.state()["listener"]["pids"]  # type: ignore[index]
         grouped = manifest.replace(
             "workers:\n",
             f"  extra:\n    queue: {names.notes}\n"
-            f'    urls: ["http://127.0.0.1:{port}/extra/"]\nworkers:\n',
+            f'    urls: ["http://127.0.0.1:{ANY_PORT}/extra/"]\nworkers:\n',
         )
         assert grouped != manifest
         ctl.write("site.yaml", grouped)

@@ -21,6 +21,7 @@ from orchestrator.backends.linux.host import read_host_facts
 from orchestrator.backends.linux.identity import Identity
 from orchestrator.backends.linux.queues import QueueSockets
 from orchestrator.backends.linux.spawn import ProcessSpec, spawn, worker_environment
+from tests.support.leftovers import register_namespace
 from tests.support.users import User, run_as, users
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
@@ -182,6 +183,7 @@ def test_a_worker_joins_its_cgroup_before_exec_and_kill_takes_its_daemons(
     """/proc/PID/cgroup shows the pool's group; killing the group also ends a double-forked child."""
     user = two_users[0]
     namespace = "orch-test-" + hashlib.sha256(str(os.getpid()).encode()).hexdigest()[:6]
+    register_namespace(namespace)
     cgroups = CgroupManager(read_host_facts(), namespace)
     queue = queue_dir.create("cg", 10)
     daemonize = (

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support.controller import (
+    ANY_PORT,
     REPO,
     Controller,
-    free_port,
     http,
     running_controller,
     unique_names,
 )
-from tests.support.users import User, delete_user
+from tests.support.users import delete_user_named
 
 
 @dataclass
@@ -183,22 +183,17 @@ def _site(
     world = tempfile.mkdtemp(prefix="orch-listener-", dir="/tmp")
     os.chmod(world, 0o755)
     names = unique_names()
-    port = free_port()
     try:
         with running_controller(
             world,
-            make(port, names.listener_user),
-            port=port,
+            make(ANY_PORT, names.listener_user),
             apps_from=os.path.join(REPO, "tests", "support", "apps"),
             env_extra=env_extra,
         ) as ctl:
-            yield Site(ctl, port)
+            yield Site(ctl, ctl.port)
     finally:
         if names.listener_user:
-            import pwd
-
-            entry = pwd.getpwnam(names.listener_user)
-            delete_user(User(names.listener_user, entry.pw_uid, entry.pw_gid))
+            delete_user_named(names.listener_user)
         shutil.rmtree(world, ignore_errors=True)
 
 

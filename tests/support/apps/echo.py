@@ -1,7 +1,9 @@
 """A test worker that echoes what it received and remembers every request path it saw.
 
 ``GET /echo/__seen`` returns the paths seen so far (one process per pool in these tests), so a test
-can assert that a smuggled request never reached a worker.
+can assert that a smuggled request never reached a worker. A slow or freezing request prints
+``ECHO slow PATH`` or ``ECHO frozen PATH`` to stdout (the controller's log) when it starts, so a test
+can wait for the request to be in the worker's hands instead of sleeping.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ def app(environ: dict[str, object], start_response: Callable[..., object]) -> It
     path = str(environ.get("PATH_INFO", ""))
     if path.endswith("/freeze"):
         FROZEN.set()
+        print(f"ECHO frozen {path}", flush=True)
     if FROZEN.is_set():
         while True:
             time.sleep(3600)
@@ -36,6 +39,7 @@ def app(environ: dict[str, object], start_response: Callable[..., object]) -> It
     with LOCK:
         SEEN.append(path + (f"?{query}" if query else ""))
     if "/slow/" in path:
+        print(f"ECHO slow {path}", flush=True)
         time.sleep(float(path.rsplit("/", 1)[1] or 1))
     if "/big/" in path:
         size = int(path.rsplit("/", 1)[1] or 0)

@@ -195,3 +195,28 @@ def test_the_document_of_a_fake_controller_renders(tracker: ManifestTracker) -> 
     (stopped,) = [line for line in text.splitlines() if "STOPPED" in line]
     assert stopped.startswith("web   -     -     STOPPED  -       1         -       since ")
     assert stopped.endswith(": exited with code 3 (cannot boot)")
+
+
+def test_a_listener_address_asked_with_port_0_shows_the_bound_port_and_what_was_asked() -> None:
+    """``listener.addresses`` are as bound; an address the manifest gave port 0 names it too."""
+    listener = {
+        "pids": [7],
+        "user": "orch-listener",
+        "addresses": ["127.0.0.1:41234", "127.0.0.1:8080"],
+        "endpoints": [
+            {"scheme": "http", "address": "127.0.0.1:0", "bound": "127.0.0.1:41234", "port": 41234},
+            {
+                "scheme": "http",
+                "address": "127.0.0.1:8080",
+                "bound": "127.0.0.1:8080",
+                "port": 8080,
+            },
+        ],
+        "restarts": 0,
+        "core": "compiled",
+    }
+    text = render_status({"pid": 1, "manifest": {}, "reconcile": {}, "listener": listener})
+    assert (
+        "listener: pids 7, user orch-listener, addresses 127.0.0.1:41234 (asked 127.0.0.1:0), "
+        "127.0.0.1:8080, restarts 0, core compiled"
+    ) in text

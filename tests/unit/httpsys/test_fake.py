@@ -193,7 +193,8 @@ def test_queue_property_defaults_are_http_sys_defaults() -> None:
     ],
 )
 def test_bad_prefix_syntax_is_87(url: str) -> None:
-    """HttpAddUrlToUrlGroup refuses what parse_prefix refuses, with ERROR_INVALID_PARAMETER."""
+    """HttpAddUrlToUrlGroup refuses what parse_prefix refuses, and port 0 (which our grammar takes
+    for the Linux backend), with ERROR_INVALID_PARAMETER."""
     binding = _ready()
     group = binding.create_url_group(binding.create_server_session())
     with pytest.raises(HttpApiError) as info:

@@ -19,6 +19,8 @@ from orchestrator.model.urlprefix import HostKind, UrlPrefixError, parse_prefix
         ("http://[0:0::1]:80/", "http://[::1]:80/", HostKind.IP),
         ("http://+:80", "http://+:80/", HostKind.STRONG),
         ("http://+:80/%7euser/", "http://+:80/~user/", HostKind.STRONG),
+        # Port 0: any free port, chosen by the Linux backend when it binds (tests use it).
+        ("http://127.0.0.1:0/x/", "http://127.0.0.1:0/x/", HostKind.IP),
     ],
 )
 def test_prefixes_canonicalise(text: str, canonical: str, kind: HostKind) -> None:
@@ -35,7 +37,8 @@ def test_prefixes_canonicalise(text: str, canonical: str, kind: HostKind) -> Non
         ("ftp://+:80/", "scheme must be 'http' or 'https'"),
         ("http://+/", "port is mandatory"),
         ("http://+:080/", "without leading zeros"),
-        ("http://+:70000/", "from 1 to 65535"),
+        ("http://+:70000/", "from 0 to 65535"),
+        ("http://+:00/", "without leading zeros"),
         ("http://+:80/app", "must end with '/'"),
         ("http://+:80/a?b/", "query"),
         ("http://+:80/a#b/", "fragment"),

@@ -1,14 +1,14 @@
-"""Fixtures for controller tests: names unique to each test (and the listener's throwaway user)."""
+"""Fixtures for the integration tests: names unique to each test (and the listener's throwaway
+user)."""
 
 from __future__ import annotations
 
-import pwd
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.controller import Names, unique_names
-from tests.support.users import User, delete_user
+from tests.support.users import delete_user_named
 
 
 @pytest.fixture
@@ -19,5 +19,4 @@ def names() -> Iterator[Names]:
         yield made
     finally:
         if made.listener_user:
-            entry = pwd.getpwnam(made.listener_user)
-            delete_user(User(made.listener_user, entry.pw_uid, entry.pw_gid))
+            delete_user_named(made.listener_user)
