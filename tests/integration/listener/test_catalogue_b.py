@@ -25,6 +25,13 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _errors(site: Site, reason: str) -> int:
+    """The listener processes' count of one error reason (their last reported counters)."""
+    listener = site.ctl.state()["listener"]
+    assert isinstance(listener, dict)
+    return sum(int(stats.get("errors", {}).get(reason, 0)) for stats in listener["stats"])
+
+
 def test_a_head_that_never_finishes_is_cut_at_the_header_wait(site: Site) -> None:
     """Slowloris: a partial head gets 408 and a close after headerWait (2 s), not later."""
     start = time.monotonic()
@@ -89,12 +96,18 @@ def test_a_client_that_does_not_read_is_cut_and_memory_stays_bounded(site: Site)
     the listener does not buffer the worker's answer without bound (backpressure)."""
     listener_pid = int(str(site.ctl.state()["listener"]["pid"]))  # type: ignore[index]
     before = _rss_kib(listener_pid)
+    cut_before = _errors(site, "Timer_MinBytesPerSecond")
     with socket.create_connection(("127.0.0.1", site.port), timeout=20) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.sendall(b"GET /echo/big/50000000 HTTP/1.1\r\n" + H + b"\r\n")
-        time.sleep(3)
-        peak = _rss_kib(listener_pid)
-        time.sleep(5)
+        # Until the listener says it cut a connection for its send rate (the 5 s grace, then the
+        # once-a-second sweep), its memory is sampled: the peak while the answer waits.
+        peak = before
+        deadline = time.monotonic() + 15
+        while _errors(site, "Timer_MinBytesPerSecond") == cut_before:
+            assert time.monotonic() < deadline, "no connection cut for its send rate"
+            peak = max(peak, _rss_kib(listener_pid))
+            time.sleep(0.1)
         sock.settimeout(5)
         received = 0
         try:
