@@ -41,6 +41,7 @@ def _document(
     live_state: object = None,
     previous: dict[str, object] | None = None,
     stopping: bool = False,
+    metrics_address: str | None = None,
 ) -> dict[str, object]:
     return status_document(
         now=12.5,
@@ -55,6 +56,7 @@ def _document(
         last_result=last_result,
         live=live_state,  # type: ignore[arg-type]
         previous=previous or {},
+        metrics_address=metrics_address,
     )
 
 
@@ -79,6 +81,7 @@ def test_a_controller_before_its_first_pass(tracker: ManifestTracker) -> None:
         "rejected": None,
         "generation": 3,
         "reconcile": {"passes": 7, "converged": False, "failed": []},
+        "metrics": {"address": None},
         "queues": [],
         "urlGroups": [],
     } == _document(tracker)
@@ -220,3 +223,9 @@ def test_a_listener_address_asked_with_port_0_shows_the_bound_port_and_what_was_
         "listener: pids 7, user orch-listener, addresses 127.0.0.1:41234 (asked 127.0.0.1:0), "
         "127.0.0.1:8080, restarts 0, core compiled"
     ) in text
+
+
+def test_the_metrics_address_is_the_one_bound(tracker: ManifestTracker) -> None:
+    """``metrics.address`` is where /metrics is served, as bound (the manifest may say port 0)."""
+    document = _document(tracker, metrics_address="127.0.0.1:40123")
+    assert {"address": "127.0.0.1:40123"} == document["metrics"]
