@@ -11,6 +11,7 @@ processes, their uids), not only memory, so drift shows in plans and is correcte
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import select
@@ -29,6 +30,15 @@ from orchestrator.backends.linux.identity import (
     IdentityManager,
 )
 from orchestrator.backends.linux.launcher import LinuxLauncher
+from orchestrator.backends.linux.listener.message import (
+    Limits,
+    ListenerConfig,
+    QueueConfig,
+    RouteConfig,
+    SessionConfig,
+    Timeouts,
+    TlsCertificate,
+)
 from orchestrator.backends.linux.listener_ctl import Endpoint, ListenerManager, listener_processes
 from orchestrator.backends.linux.notify import NotifySocket
 from orchestrator.backends.linux.probe import Prober, ProbeResult
@@ -45,9 +55,9 @@ from orchestrator.model.desired import (
     UrlGroup,
     WorkerPool,
 )
+from orchestrator.model.desired import Timeouts as SessionTimeouts
 from orchestrator.model.ids import Key, Kind
 from orchestrator.model.live import Fault, LiveState, Repair
-from orchestrator.model.serialize import to_data
 from orchestrator.model.urlprefix import HostKind, UrlPrefixError, parse_prefix
 from orchestrator.plan.steps import Op, Step
 from orchestrator.supervise.driver import Generation, Pool, PoolDriver, wait_ready
@@ -442,10 +452,11 @@ class LinuxBackend:
         out |= {Endpoint(scheme, "0.0.0.0", port) for port, scheme in wildcard.items()}
         return out
 
-    def _config(self) -> dict[str, object]:
+    def _config(self) -> ListenerConfig:
+        """The listener's configuration (version and sockets are the listener manager's)."""
         session = self.session
-        queues: dict[str, object] = {}
-        for name, spec in self.queue_specs.items():
+        queues = []
+        for name, spec in sorted(self.queue_specs.items()):
             # The driver's pools, not only the applied ones: a pool halted while its create
             # step still waits for it must answer 503 as soon as `status` says it is halted.
             serving = [p for p in self.driver.pools.values() if p.spec.queue.name == name]
@@ -455,52 +466,67 @@ class LinuxBackend:
                 state, reason = "disabled", "Disabled"
             elif serving and len(halted) == len(serving):
                 state, reason = "offline", "AppOffline"
-            queues[name] = {
-                "path": self.queues.path(name),
-                "state": state,
-                "reason": reason,
-                "verbosity503": str(spec.verbosity503),
-                "retry_after": RETRY_AFTER_S,
-            }
+            queues.append(
+                QueueConfig(
+                    name=name,
+                    path=self.queues.path(name),
+                    state=state,
+                    reason=reason,
+                    verbosity503=str(spec.verbosity503),
+                    retry_after=RETRY_AFTER_S,
+                )
+            )
+        timeouts = _timeouts(session.timeouts) if session else Timeouts()
         routes = []
         for name, group in sorted(self.groups.items()):
-            timeouts = to_data(session.timeouts) if session else {}
-            overrides = {k: v for k, v in to_data(group.timeouts).items() if v is not None}
+            overrides = {
+                f.name: getattr(group.timeouts, f.name)
+                for f in dataclasses.fields(group.timeouts)
+                if getattr(group.timeouts, f.name) is not None
+            }
             for url in group.urls:
                 routes.append(
-                    {
-                        "prefix": url,
-                        "group": name,
-                        "queue": group.queue.name if group.queue else None,
-                        "state": str(group.state),
-                        "max_connections": group.max_connections,
-                        "timeouts": {**timeouts, **overrides},
-                    }
+                    RouteConfig(
+                        prefix=url,
+                        group=name,
+                        queue=group.queue.name if group.queue else None,
+                        state=str(group.state),
+                        max_connections=group.max_connections,
+                        timeouts=dataclasses.replace(timeouts, **overrides),
+                    )
                 )
+        if session is None:
+            return ListenerConfig(routes=tuple(routes), queues=tuple(queues))
         tls = []
-        if session is not None:
-            for binding in session.tls:
-                try:
-                    with open(binding.cert_file, encoding="ascii") as fh:
-                        cert = fh.read()
-                    with open(binding.key_file, encoding="ascii") as fh:
-                        key = fh.read()
-                except OSError as exc:
-                    raise PermanentBackendError(
-                        f"cannot read the TLS files for {binding.address}: {exc.strerror}",
-                        f"{exc.filename}",
-                    ) from exc
-                tls.append({"address": binding.address, "cert_pem": cert, "key_pem": key})
-        return {
-            "session": {
-                "name": session.key.name if session else "",
-                "limits": to_data(session.limits) if session else {},
-                "timeouts": to_data(session.timeouts) if session else {},
-                "tls": tls,
-            },
-            "routes": routes,
-            "queues": queues,
-        }
+        for binding in session.tls:
+            try:
+                with open(binding.cert_file, encoding="ascii") as fh:
+                    cert = fh.read()
+                with open(binding.key_file, encoding="ascii") as fh:
+                    key = fh.read()
+            except OSError as exc:
+                raise PermanentBackendError(
+                    f"cannot read the TLS files for {binding.address}: {exc.strerror}",
+                    f"{exc.filename}",
+                ) from exc
+            tls.append(TlsCertificate(address=binding.address, cert_pem=cert, key_pem=key))
+        limits = session.limits
+        return ListenerConfig(
+            session=SessionConfig(
+                name=session.key.name,
+                limits=Limits(
+                    max_connections=limits.max_connections,
+                    max_request_header_bytes=limits.max_request_header_bytes,
+                    max_url_bytes=limits.max_url_bytes,
+                    max_body_bytes=limits.max_body_bytes,
+                    max_header_fields=limits.max_header_fields,
+                ),
+                timeouts=timeouts,
+                tls=tuple(tls),
+            ),
+            routes=tuple(routes),
+            queues=tuple(queues),
+        )
 
     def _push(self, report: Progress) -> None:
         if self.session is None:
@@ -702,6 +728,18 @@ class LinuxBackend:
         self.notify.close()
         self.prober.close()
         self.cgroups.remove_namespace()
+
+
+def _timeouts(timeouts: SessionTimeouts) -> Timeouts:
+    """The session's timers as the listener's message carries them."""
+    return Timeouts(
+        entity_body_s=timeouts.entity_body_s,
+        drain_entity_body_s=timeouts.drain_entity_body_s,
+        request_queue_s=timeouts.request_queue_s,
+        idle_connection_s=timeouts.idle_connection_s,
+        header_wait_s=timeouts.header_wait_s,
+        min_send_rate=timeouts.min_send_rate,
+    )
 
 
 def _inflight(stats: list[dict[str, object]], queue: str) -> int:

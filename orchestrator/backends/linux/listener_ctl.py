@@ -3,8 +3,10 @@
 Owns: ``ListenerManager``. The controller binds every TCP port (even below 1024, which the
 unprivileged listener could not) and keeps them for its lifetime, so a listener that crashes or is
 restarted makes clients wait in the kernel's backlog, never see a refused connection. The routing table
-and settings are pushed over each process's private channel as a versioned ``config`` message with the
-listening sockets attached; a process acknowledges each version, so a push is known to be in force.
+and settings (a ``listener.message.ListenerConfig``, built by the backend) are pushed over each
+process's private channel as a versioned ``config`` message with the listening sockets attached (this
+module adds the version and the sockets); a process acknowledges each version, so a push is known to
+be in force.
 
 Port 0 (a URL prefix such as ``http://127.0.0.1:0/``) asks the kernel for a free port: the first
 socket of the address picks it, the other processes' sockets (``SO_REUSEPORT``) join that port, and
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from orchestrator.backends.linux.cgroups import Cgroup, CgroupManager
 from orchestrator.backends.linux.identity import Identity
 from orchestrator.backends.linux.listener.channel import Channel
+from orchestrator.backends.linux.listener.message import ListenerConfig, SocketConfig
 from orchestrator.backends.linux.spawn import ProcessSpec, spawn, worker_environment
 from orchestrator.clock import Clock
 from orchestrator.model.urlprefix import HostKind, UrlPrefixError, parse_prefix
@@ -102,7 +105,7 @@ class ListenerManager:
         self.sockets: dict[Endpoint, list[socket.socket]] = {}  # one per listener process slot
         self.ports: dict[Endpoint, int] = {}  # the port each endpoint is bound to (port 0: chosen)
         self.wanted_endpoints: set[Endpoint] = set()
-        self.config: dict[str, object] = {}
+        self.config = ListenerConfig()
         self.version = 0
         self.last_exit = ""
         self.restarts = 0
@@ -182,7 +185,7 @@ class ListenerManager:
         return sock
 
     # -- config ------------------------------------------------------------------------------
-    def push(self, config: dict[str, object]) -> int:
+    def push(self, config: ListenerConfig) -> int:
         """Send a new config (routing table and settings) to every process; returns its version."""
         self.version += 1
         self.config = config
@@ -193,33 +196,26 @@ class ListenerManager:
     def _send_config(self, proc: ListenerProcess) -> None:
         endpoints = sorted(self.sockets, key=lambda e: e.id)
         fds = [self.sockets[e][proc.slot % len(self.sockets[e])].fileno() for e in endpoints]
-        message = {
-            **self._resolved(self.config),
-            "type": "config",
-            "version": self.version,
-            "sockets": [
-                {"id": e.id, "scheme": e.scheme, "host": e.host, "port": self.ports[e]}
+        config = replace(
+            self._resolved(self.config),
+            version=self.version,
+            sockets=tuple(
+                SocketConfig(id=e.id, scheme=e.scheme, host=e.host, port=self.ports[e])
                 for e in endpoints
-            ],
-            "fd_count": len(endpoints),
-        }
+            ),
+        )
         try:
-            proc.channel.send(message, fds)
+            proc.channel.send(config.to_message(), fds)
         except OSError as exc:
             self.emit("listener_channel_error", pid=proc.pid, error=str(exc))
 
-    def _resolved(self, config: dict[str, object]) -> dict[str, object]:
+    def _resolved(self, config: ListenerConfig) -> ListenerConfig:
         """``config`` with every route prefix on port 0 given its endpoint's bound port: the
         listener routes by the port a connection arrived on."""
-        routes = config.get("routes")
-        if not isinstance(routes, list) or not any(e.port == 0 for e in self.ports):
+        if not any(e.port == 0 for e in self.ports):
             return config
-        resolved = []
-        for route in routes:
-            if isinstance(route, dict):
-                route = {**route, "prefix": self._bound_prefix(str(route.get("prefix")))}
-            resolved.append(route)
-        return {**config, "routes": resolved}
+        routes = tuple(replace(r, prefix=self._bound_prefix(r.prefix)) for r in config.routes)
+        return replace(config, routes=routes)
 
     def _bound_prefix(self, text: str) -> str:
         try:
@@ -310,7 +306,7 @@ class ListenerManager:
         )
         self.processes[popen.pid] = proc
         self.emit("listener_start", pid=popen.pid, slot=slot, user=self.identity.user)
-        if self.config:
+        if self.version:  # a config was pushed: the new process gets it now
             self._send_config(proc)
 
     def _nofile(self, wanted: int | None) -> tuple[int, int]:

@@ -30,6 +30,12 @@ from orchestrator.backends.linux.listener.core import (
     UpstreamPool,
     format_log,
 )
+from orchestrator.backends.linux.listener.message import (
+    ListenerConfig,
+    SocketConfig,
+    TlsCertificate,
+    certificate_for,
+)
 from orchestrator.backends.linux.listener.proxy import ClientConnection, UpstreamConnection
 from orchestrator.backends.linux.listener.stats import Stats
 from orchestrator.routing.table import RouteTable
@@ -214,36 +220,26 @@ class ListenerApp:
             # The controller is gone (PDEATHSIG normally takes us first): stop serving.
             self.start_drain()
 
-    def apply_config(self, message: dict[str, object], fds: list[int]) -> None:
+    def apply_config(self, raw: dict[str, object], fds: list[int]) -> None:
         """Swap in a new routing table and settings; open new sockets, close removed ones."""
         try:
+            message = ListenerConfig.from_message(raw)
             config = build_config(message)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:  # a MessageError names the field
             for fd in fds:
                 os.close(fd)
             self.log("config_error", error=str(exc))
             return
-        described = message.get("sockets") if isinstance(message.get("sockets"), list) else []
-        assert isinstance(described, list)
-        wanted: dict[str, dict[str, object]] = {}
-        session = message.get("session") if isinstance(message.get("session"), dict) else {}
-        assert isinstance(session, dict)
-        raw_tls = session.get("tls")
-        tls: list[object] = list(raw_tls) if isinstance(raw_tls, list) else []
-        for item, fd in zip(described, fds, strict=False):
-            if not isinstance(item, dict):
-                os.close(fd)
-                continue
-            sid = str(item.get("id"))
-            wanted[sid] = item
-            if sid in self.servers or self.draining:
+        wanted: set[str] = set()
+        for item, fd in zip(message.sockets, fds, strict=False):
+            wanted.add(item.id)
+            if item.id in self.servers or self.draining:
                 os.close(fd)  # already serving it: the controller sends every socket every time
                 continue
             sock = socket.socket(fileno=fd)
             sock.setblocking(False)
-            scheme = str(item.get("scheme", "http"))
-            context = self._tls(int(str(item.get("port", 0))), tls) if scheme == "https" else None
-            self._serve(sid, _Listening(sock, scheme, context))
+            context = self._tls(item, message.session.tls) if item.scheme == "https" else None
+            self._serve(item.id, _Listening(sock, item.scheme, context))
         for sid in list(self.servers):
             if sid not in wanted:
                 self._unserve(sid)
@@ -262,32 +258,30 @@ class ListenerApp:
             with contextlib.suppress(OSError):
                 self.channel.send({"type": "ack", "version": config.version})
 
-    def _tls(self, port: int, bindings: list[object]) -> ssl.SSLContext | None:
-        for binding in bindings:
-            if not isinstance(binding, dict):
-                continue
-            _, _, bport = str(binding.get("address", "")).rpartition(":")
-            if bport != str(port):
-                continue
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            context.set_alpn_protocols(["http/1.1"])
-            # The key never touches the disk: it lives in an anonymous memory file.
-            cert_fd = os.memfd_create("cert")
-            key_fd = os.memfd_create("key")
-            try:
-                os.write(cert_fd, str(binding.get("cert_pem", "")).encode())
-                os.write(key_fd, str(binding.get("key_pem", "")).encode())
-                context.load_cert_chain(f"/proc/self/fd/{cert_fd}", f"/proc/self/fd/{key_fd}")
-            except (ssl.SSLError, OSError) as exc:
-                self.log("tls_error", port=port, error=str(exc))
-                return None
-            finally:
-                os.close(cert_fd)
-                os.close(key_fd)
-            return context
-        self.log("tls_missing", port=port)
-        return None
+    def _tls(
+        self, item: SocketConfig, bindings: tuple[TlsCertificate, ...]
+    ) -> ssl.SSLContext | None:
+        binding = certificate_for(item, bindings)
+        if binding is None:
+            self.log("tls_missing", port=item.port)
+            return None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.set_alpn_protocols(["http/1.1"])
+        # The key never touches the disk: it lives in an anonymous memory file.
+        cert_fd = os.memfd_create("cert")
+        key_fd = os.memfd_create("key")
+        try:
+            os.write(cert_fd, binding.cert_pem.encode())
+            os.write(key_fd, binding.key_pem.encode())
+            context.load_cert_chain(f"/proc/self/fd/{cert_fd}", f"/proc/self/fd/{key_fd}")
+        except (ssl.SSLError, OSError) as exc:
+            self.log("tls_error", port=item.port, error=str(exc))
+            return None
+        finally:
+            os.close(cert_fd)
+            os.close(key_fd)
+        return context
 
     # -- accepting ---------------------------------------------------------------------------
     # Our own accept loop rather than ``loop.create_server``: uvloop's server takes one connection

@@ -1,7 +1,11 @@
 """The listener's view of its configuration, built from a ``config`` message.
 
-Owns: ``Settings``, ``QueueRoute``, ``Route`` and ``Config``. A ``Config`` is immutable; the
-listener swaps the whole object between requests, so a request is routed by exactly one table.
+Owns: ``Settings``, ``QueueRoute``, ``Route`` and ``Config``, and ``build_config``, which turns the
+typed message (``message.ListenerConfig``, read strictly off the channel) into them. A ``Config`` is
+immutable; the listener swaps the whole object between requests, so a request is routed by exactly
+one table.
+
+Must not import: the controller's side (``backend``, ``listener_ctl``).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from orchestrator.backends.linux.listener.message import ListenerConfig
 from orchestrator.model.urlprefix import UrlPrefixError, parse_prefix
 from orchestrator.routing.table import RouteTable
 
@@ -65,71 +70,51 @@ class Config:
     queues: Mapping[str, QueueRoute]
 
 
-def _num(data: Mapping[str, object], key: str, default: float) -> float:
-    value = data.get(key)
-    return default if value is None else float(str(value))
+def build_config(message: ListenerConfig) -> Config:
+    """The listener's view of a ``config`` message (prefixes it cannot parse are skipped).
 
-
-def build_config(message: Mapping[str, object]) -> Config:
-    """Turn a ``config`` message into a ``Config`` (invalid prefixes are skipped)."""
-    session = message.get("session") if isinstance(message.get("session"), dict) else {}
-    assert isinstance(session, dict)
-    limits = session.get("limits") if isinstance(session.get("limits"), dict) else {}
-    timeouts = session.get("timeouts") if isinstance(session.get("timeouts"), dict) else {}
-    assert isinstance(limits, dict)
-    assert isinstance(timeouts, dict)
+    Args:
+        message: the configuration as read by ``ListenerConfig.from_message``.
+    """
+    limits, timeouts = message.session.limits, message.session.timeouts
     settings = Settings(
-        max_connections=int(_num(limits, "maxConnections", 0)),
-        max_request_header_bytes=int(_num(limits, "maxRequestHeaderBytes", 16384)),
-        max_url_bytes=int(_num(limits, "maxUrlBytes", 8192)),
-        max_body_bytes=int(_num(limits, "maxBodyBytes", 30_000_000)),
-        max_header_fields=int(_num(limits, "maxHeaderFields", 100)),
-        header_wait_s=_num(timeouts, "headerWait", 120.0),
-        idle_connection_s=_num(timeouts, "idleConnection", 120.0),
-        entity_body_s=_num(timeouts, "entityBody", 120.0),
-        drain_entity_body_s=_num(timeouts, "drainEntityBody", 120.0),
-        request_queue_s=_num(timeouts, "requestQueue", 120.0),
-        min_send_rate=int(_num(timeouts, "minSendRate", 150)),
+        max_connections=limits.max_connections,
+        max_request_header_bytes=limits.max_request_header_bytes,
+        max_url_bytes=limits.max_url_bytes,
+        max_body_bytes=limits.max_body_bytes,
+        max_header_fields=limits.max_header_fields,
+        header_wait_s=timeouts.header_wait_s,
+        idle_connection_s=timeouts.idle_connection_s,
+        entity_body_s=timeouts.entity_body_s,
+        drain_entity_body_s=timeouts.drain_entity_body_s,
+        request_queue_s=timeouts.request_queue_s,
+        min_send_rate=timeouts.min_send_rate,
     )
-    raw_queues = message.get("queues") if isinstance(message.get("queues"), dict) else {}
-    assert isinstance(raw_queues, dict)
     queues = {
-        str(name): QueueRoute(
-            name=str(name),
-            path=str(q.get("path")),
-            state=str(q.get("state", "enabled")),
-            reason=str(q.get("reason", "")),
-            verbosity503=str(q.get("verbosity503", "limited")),
-            retry_after=int(_num(q, "retry_after", 5)),
+        q.name: QueueRoute(
+            name=q.name,
+            path=q.path,
+            state=q.state,
+            reason=q.reason,
+            verbosity503=q.verbosity503,
+            retry_after=q.retry_after,
         )
-        for name, q in raw_queues.items()
-        if isinstance(q, dict)
+        for q in message.queues
     }
     entries = []
-    routes = message.get("routes") if isinstance(message.get("routes"), list) else []
-    assert isinstance(routes, list)
-    for r in routes:
-        if not isinstance(r, dict):
-            continue
+    for r in message.routes:
         try:
-            prefix = parse_prefix(str(r.get("prefix")))
+            prefix = parse_prefix(r.prefix)
         except UrlPrefixError:
             continue
-        t = r.get("timeouts") if isinstance(r.get("timeouts"), dict) else {}
-        assert isinstance(t, dict)
-        max_conn = r.get("max_connections")
-        entries.append(
-            (
-                prefix,
-                Route(
-                    prefix=str(prefix),
-                    group=str(r.get("group")),
-                    queue=queues.get(str(r.get("queue"))),
-                    state=str(r.get("state", "enabled")),
-                    max_connections=None if max_conn is None else int(str(max_conn)),
-                    entity_body_s=_num(t, "entityBody", settings.entity_body_s),
-                    request_queue_s=_num(t, "requestQueue", settings.request_queue_s),
-                ),
-            )
+        route = Route(
+            prefix=str(prefix),
+            group=r.group,
+            queue=None if r.queue is None else queues.get(r.queue),
+            state=r.state,
+            max_connections=r.max_connections,
+            entity_body_s=r.timeouts.entity_body_s,
+            request_queue_s=r.timeouts.request_queue_s,
         )
-    return Config(int(str(message.get("version", 0))), settings, RouteTable.build(entries), queues)
+        entries.append((prefix, route))
+    return Config(message.version, settings, RouteTable.build(entries), queues)
