@@ -42,7 +42,7 @@ cdef class FastClient:
     cdef public str local_ip
     cdef public long local_port
     cdef public object parser
-    cdef public int state
+    cdef int _state  # a Phase value; Python sees the Phase member (the ``state`` property)
     cdef public double since
     cdef public Py_ssize_t head_bytes
     cdef public object request
@@ -75,7 +75,7 @@ cdef class FastClient:
         self.local_ip = ""
         self.local_port = 0
         self.parser = None
-        self.state = C_HEAD
+        self._state = C_HEAD
         self.since = _now()
         self.head_bytes = 0
         self.request = None
@@ -99,6 +99,17 @@ cdef class FastClient:
         self.fast_entry = None
         self.tail = EMPTY
         self.tail_entry = None
+
+    @property
+    def state(self):
+        """The connection's phase (a ``Phase`` member)."""
+        return _PHASES[self._state]
+
+    @state.setter
+    def state(self, int value):
+        if not C_HEAD <= value <= C_CLOSING:
+            raise ValueError(f"not a connection phase: {value}")
+        self._state = value
 
     # -- the client's bytes --------------------------------------------------------------------
     def data_received(self, data):
@@ -272,7 +283,7 @@ cdef class FastClient:
         if length:
             memcpy(w + o, p + head_end, length)
         now = _now()
-        self.state = C_WAIT
+        self._state = C_WAIT
         self.since = self.started = self.upstream_started = now
         self.head_bytes = 0
         self.keep_alive = keep_alive
@@ -466,6 +477,6 @@ cdef class FastClient:
         if not keep_alive:
             self._close()
         else:
-            self.state = C_IDLE
+            self._state = C_IDLE
             self.since = now
         return R_DONE

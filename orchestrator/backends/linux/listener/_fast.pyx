@@ -3,7 +3,7 @@
 """The listener's hot path, compiled: the same names and behaviour as ``fast.py``, its pure-Python twin.
 
 Owns: what ``fast.py`` and ``upstream.py`` own (``FastClient``, ``Upstream``, ``UpstreamPool``,
-``Poller``, ``RouteEntry``, ``RouteCache``, ``QueueStats``, the connection states), with the scanning
+``Poller``, ``RouteEntry``, ``RouteCache``, ``QueueStats``, the connection phases), with the scanning
 of heads and the writing of forwarded heads done over C buffers in one pass. ``fast.py`` (and
 ``upstream.py``) are the specification: read them first; every branch here has its counterpart
 there, in the same order, and ``tests/integration/listener/test_twins.py`` compares the two byte for
@@ -26,6 +26,8 @@ Must not import: ``proxy`` or ``app`` (they build on this module).
 import os
 from asyncio import get_running_loop as asyncio_get_running_loop
 
+from orchestrator.backends.linux.listener.phase import Phase
+
 from cpython.bytes cimport (
     PyBytes_AS_STRING,
     PyBytes_CheckExact,
@@ -43,12 +45,20 @@ from posix.unistd cimport close as c_close
 
 IMPLEMENTATION = "compiled"
 
-HEAD, BODY, WAIT, IDLE, CLOSING = range(5)
+# The connection phases: C ints inside this module, ``Phase`` members for Python (the ``state``
+# property of ``FastClient`` turns one into the other).
+HEAD, BODY, WAIT, IDLE, CLOSING = Phase.HEAD, Phase.BODY, Phase.WAIT, Phase.IDLE, Phase.CLOSING
 
 cdef enum:
     C_HEAD = 0
+    C_BODY = 1
     C_WAIT = 2
     C_IDLE = 3
+    C_CLOSING = 4
+
+cdef tuple _PHASES = tuple(Phase)
+if [int(p) for p in _PHASES] != [C_HEAD, C_BODY, C_WAIT, C_IDLE, C_CLOSING]:
+    raise ImportError("_fast's C phases do not match listener.phase.Phase: rebuild the module")
 
 HIGH_WATER = 256 * 1024
 BUFFERED_BODY = 64 * 1024

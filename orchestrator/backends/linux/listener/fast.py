@@ -3,10 +3,11 @@
 Owns: ``FastClient`` (the base of a client connection: the fast path for the common exchange),
 ``RouteEntry`` and ``RouteCache`` (routing decisions already made, by Host and target),
 ``QueueStats`` (per queue and URL group counters), the scanning of request and response heads, the
-access log's format and the connection states. The upstream side (``Poller``, ``UpstreamPool``,
-``Upstream``) lives in ``upstream.py`` and is re-exported here, so this module still offers every
-name of the hot path. ``core.py`` chooses this module or ``_fast``; both define the same names with
-the same behaviour, and ``tests/integration/listener/test_twins.py`` compares them byte for byte.
+access log's format and the connection phases (``phase.Phase``). The upstream side (``Poller``,
+``UpstreamPool``, ``Upstream``) lives in ``upstream.py`` and is re-exported here, so this module
+still offers every name of the hot path. ``core.py`` chooses this module or ``_fast``; both define
+the same names with the same behaviour, and ``tests/integration/listener/test_twins.py`` compares
+them byte for byte.
 
 The common exchange is: a complete request head in one read, no body or a Content-Length body of at
 most ``BUFFERED_BODY`` bytes in the same read and nothing after it, a route already in the cache, and
@@ -25,7 +26,8 @@ path's state is rebuilt as if it had handled the request from the start (``mater
 ``proxy.py``), and the bytes that arrived are replayed into it. Nothing reaches the client before that.
 
 Must not import: ``proxy`` or ``app`` (they build on this module); nothing outside the standard
-library but ``uvloop``'s transports, which it only calls, and ``upstream`` (its upstream side).
+library but ``uvloop``'s transports, which it only calls, ``upstream`` (its upstream side) and
+``phase`` (the phases).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+from orchestrator.backends.linux.listener.phase import Phase
 from orchestrator.backends.linux.listener.upstream import (
     HIGH_WATER,
     POOL_MAX,
@@ -51,8 +54,8 @@ if TYPE_CHECKING:
 
 IMPLEMENTATION: Final = "python"
 
-#: Connection states (what the timers look at).
-HEAD, BODY, WAIT, IDLE, CLOSING = range(5)
+#: Connection phases (what the timers look at): the ``Phase`` members, as ``_fast`` exports them.
+HEAD, BODY, WAIT, IDLE, CLOSING = Phase.HEAD, Phase.BODY, Phase.WAIT, Phase.IDLE, Phase.CLOSING
 
 #: Request bodies up to this size are received whole before any byte reaches a worker.
 BUFFERED_BODY: Final = 64 * 1024
