@@ -2,7 +2,8 @@
 #
 # Owns: ``FastClient``, the base of a client connection and its fast path (one complete common
 # request forwarded in one write, one complete common response relayed in one write), and the
-# clock reading it uses. The pure-Python twin is ``FastClient`` in ``fast.py``; every branch here
+# clock reading it uses (the app's injected clock, ``app.now``; CLOCK_MONOTONIC read directly when
+# that is ``time.monotonic``, as it is outside tests). The pure-Python twin is ``FastClient`` in ``fast.py``; every branch here
 # has its counterpart there, in the same order.
 # Uses the scan (``_scan.pxi``), the upstream side (``_upstream.pxi``) and the constants, stats and
 # route cache of ``_fast.pyx``.
@@ -66,6 +67,8 @@ cdef class FastClient:
     cdef public RouteEntry fast_entry
     cdef public bytes tail
     cdef public RouteEntry tail_entry
+    cdef object _clock  # the app's clock (``app.now``)
+    cdef bint _real_clock  # it is time.monotonic: read CLOCK_MONOTONIC directly, as it does
 
     def __init__(self, app, str scheme):
         self.app = app
@@ -75,8 +78,10 @@ cdef class FastClient:
         self.local_ip = ""
         self.local_port = 0
         self.parser = None
+        self._clock = app.now
+        self._real_clock = self._clock is _monotonic
         self._state = C_HEAD
-        self.since = _now()
+        self.since = self._clock_now()
         self.head_bytes = 0
         self.request = None
         self.route = None
@@ -110,6 +115,13 @@ cdef class FastClient:
         if not C_HEAD <= value <= C_CLOSING:
             raise ValueError(f"not a connection phase: {value}")
         self._state = value
+
+    cdef inline double _clock_now(self) except? -1.0:
+        """One reading of the app's clock (the monotonic clock without a Python call, unless a
+        test injected another)."""
+        if self._real_clock:
+            return _now()
+        return self._clock()
 
     # -- the client's bytes --------------------------------------------------------------------
     def data_received(self, data):
@@ -282,7 +294,7 @@ cdef class FastClient:
         o += PyBytes_GET_SIZE(self.tail)
         if length:
             memcpy(w + o, p + head_end, length)
-        now = _now()
+        now = self._clock_now()
         self._state = C_WAIT
         self.since = self.started = self.upstream_started = now
         self.head_bytes = 0
@@ -454,7 +466,7 @@ cdef class FastClient:
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(out)
-        now = _now()
+        now = self._clock_now()
         entry = self.fast_entry
         duration_ms = (now - self.started) * 1000.0
         entry.qstats.count(status, duration_ms, duration_ms)

@@ -25,6 +25,7 @@ Must not import: ``proxy`` or ``app`` (they build on this module).
 
 import os
 from asyncio import get_running_loop as asyncio_get_running_loop
+from time import monotonic as _monotonic
 
 from orchestrator.backends.linux.listener.phase import Phase
 

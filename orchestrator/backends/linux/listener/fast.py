@@ -13,7 +13,8 @@ The common exchange is: a complete request head in one read, no body or a Conten
 most ``BUFFERED_BODY`` bytes in the same read and nothing after it, a route already in the cache, and
 then a response head with a Content-Length body of at most ``FAST_RESPONSE_MAX`` bytes. It is handled
 in one call per side: one pass over the fields (collecting them and applying the policy as it goes),
-one write upstream, one write to the client, one clock read per side, and no event object.
+one write upstream, one write to the client, one clock read per side (the app's injected clock,
+``app.now``: ``time.monotonic`` outside tests), and no event object.
 
 Everything else goes to the general path (``proxy.ClientConnection``), which behaves exactly as it
 does without this module. The fast path only takes a request when the general path would forward the
@@ -37,7 +38,6 @@ import bisect
 import functools
 import json
 import re
-import time
 from typing import TYPE_CHECKING, Any, Final
 
 from orchestrator.backends.linux.listener.phase import Phase
@@ -439,7 +439,7 @@ class FastClient(asyncio.Protocol):
         self.local_port = 0
         self.parser: Any = None  # the general path's RequestParser, made when first needed
         self.state = HEAD
-        self.since = time.monotonic()  # start of the current state (for the timers)
+        self.since = app.now()  # start of the current phase (for the timers)
         self.head_bytes = 0  # bytes of a head in progress (a timed-out partial head gets a 408)
         self.request: Any = None
         self.route: Any = None
@@ -547,7 +547,7 @@ class FastClient(asyncio.Protocol):
         parts.append(self.tail)
         if head_end < len(data):
             parts.append(data[head_end:])
-        now = time.monotonic()
+        now = app.now()
         self.state = WAIT
         self.since = self.started = self.upstream_started = now
         self.head_bytes = 0
@@ -632,7 +632,7 @@ class FastClient(asyncio.Protocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(out)
-        now = time.monotonic()
+        now = app.now()
         entry = self.fast_entry
         assert entry is not None
         duration_ms = (now - self.started) * 1000.0

@@ -19,7 +19,6 @@ import errno
 import functools
 import socket
 import struct
-import time
 from typing import TYPE_CHECKING, NamedTuple, cast
 
 from orchestrator.backends.linux.listener.core import (
@@ -35,6 +34,7 @@ from orchestrator.backends.linux.listener.core import (
     RouteEntry,
     Upstream,
 )
+from orchestrator.backends.linux.listener.timers import Expiry, expired, send_rate
 from orchestrator.http1 import (
     CONTINUE,
     NEED_DATA,
@@ -200,11 +200,11 @@ class ClientConnection(FastClient):
             return
         parser = self._parser()
         if self.state == IDLE:
-            self.state, self.since = HEAD, time.monotonic()
+            self.state, self.since = HEAD, self.app.now()
         if self.state == HEAD:
             self.head_bytes += len(data)
         elif self.state == BODY:
-            self.since = time.monotonic()
+            self.since = self.app.now()
         try:
             parser.receive_data(data)
         except RemoteProtocolError as exc:
@@ -287,7 +287,7 @@ class ClientConnection(FastClient):
         app = self.app
         config: Config = app.config  # one table for the whole request, even if a new one arrives
         self.request = req
-        self.started = time.monotonic()
+        self.started = app.now()
         self.state, self.since = BODY, self.started
         self.head_bytes = 0
         self.keep_alive = req.keep_alive and not app.draining
@@ -499,7 +499,7 @@ class ClientConnection(FastClient):
 
     def _send_upstream(self, data: bytes) -> None:
         if not self.upstream_started:
-            self.upstream_started = time.monotonic()
+            self.upstream_started = self.app.now()
         if self.upstream is not None:
             self.upstream.write(data)
 
@@ -541,7 +541,7 @@ class ClientConnection(FastClient):
             self._send_upstream(last)
         self.body_done = True
         if self.state == BODY:
-            self.state, self.since = WAIT, time.monotonic()
+            self.state, self.since = WAIT, self.app.now()
         if self.upstream is None and self.status:
             self._finish_cycle()  # we answered it ourselves (404): go on with the next request
 
@@ -671,7 +671,7 @@ class ClientConnection(FastClient):
 
     def _complete_response(self) -> None:
         app = self.app
-        now = time.monotonic()
+        now = app.now()
         duration_ms = (now - self.started) * 1000
         upstream_ms = (now - self.upstream_started) * 1000 if self.upstream_started else 0.0
         if self.queue is not None:
@@ -724,7 +724,7 @@ class ClientConnection(FastClient):
         if not self.keep_alive or self.app.draining:
             self._close()
             return
-        self.state, self.since = IDLE, time.monotonic()
+        self.state, self.since = IDLE, self.app.now()
         parser = self.parser
         if parser is not None:
             parser.resume()
@@ -791,7 +791,7 @@ class ClientConnection(FastClient):
                 write_error_response(status, body=body, extra_headers=extra or [], close=not keep)
             )
             self.response_started = True
-        self._access((time.monotonic() - self.started) * 1000 if self.started else 0.0, 0.0)
+        self._access((self.app.now() - self.started) * 1000 if self.started else 0.0, 0.0)
         if keep:
             self._finish_cycle()
         else:
@@ -836,36 +836,28 @@ class ClientConnection(FastClient):
 
     # -- timers (the app's sweeper calls this about once a second) ---------------------------
     def sweep(self, now: float) -> None:
-        """Enforce header wait, idle, entity body and the minimum send rate."""
+        """Enforce header wait, idle, entity body and the minimum send rate (the decisions are
+        ``timers``'s; ``now`` is the app's clock)."""
         if self.closing or self.transport is None:
             return
         s = self.app.config.settings
-        if self.state == HEAD and now - self.since > s.header_wait_s:
-            self.app.stats.error("Timer_HeaderWait")
-            self._timed_out(408 if self.head_bytes else 0)
-            return
-        if self.state == IDLE and now - self.since > s.idle_connection_s:
-            self.app.stats.error("Timer_ConnectionIdle")
-            self._close()
-            return
-        body_limit = self.route.entity_body_s if self.route is not None else s.entity_body_s
-        if self.state == BODY and not self.body_done and now - self.since > body_limit:
-            self.app.stats.error("Timer_EntityBody")
-            self._timed_out(408)
+        body_limit_s = self.route.entity_body_s if self.route is not None else s.entity_body_s
+        expiry = expired(
+            self.state, self.since, now, s, body_limit_s=body_limit_s, body_done=self.body_done
+        )
+        if expiry is not None:
+            self.app.stats.error(expiry.value)
+            if expiry is Expiry.IDLE:
+                self._close()
+            else:
+                # A head timed out before any byte of it came: close without a word.
+                self._timed_out(0 if expiry is Expiry.HEADER_WAIT and not self.head_bytes else 408)
             return
         buffered = self.transport.get_write_buffer_size()
-        when, mark = self.write_mark
-        if buffered == 0:
-            self.write_mark = (now, 0)
-        elif mark == 0:
-            self.write_mark = (now, buffered)
-        elif now - when >= 5.0:
-            # After a 5 s grace the client must take at least minSendRate bytes a second.
-            if s.min_send_rate and mark - buffered < s.min_send_rate * (now - when):
-                self.app.stats.error("Timer_MinBytesPerSecond")
-                self._abort()
-            else:
-                self.write_mark = (now, buffered)
+        too_slow, self.write_mark = send_rate(self.write_mark, buffered, now, s.min_send_rate)
+        if too_slow:
+            self.app.stats.error(Expiry.MIN_SEND_RATE.value)
+            self._abort()
 
     def _timed_out(self, status: int) -> None:
         if status and not self.response_started:
