@@ -435,7 +435,7 @@ class LinuxBackend:
 
     # -- listener config ---------------------------------------------------------------------
     def _endpoints(self) -> set[Endpoint]:
-        wildcard: dict[int, str] = {}
+        wildcard: set[tuple[str, int]] = set()
         specific: set[Endpoint] = set()
         for group in self.groups.values():
             for url in group.urls:
@@ -446,10 +446,17 @@ class LinuxBackend:
                 if prefix.host_kind is HostKind.IP:
                     specific.add(Endpoint(prefix.scheme, prefix.host.strip("[]"), prefix.port))
                 else:
-                    wildcard[prefix.port] = prefix.scheme
+                    wildcard.add((prefix.scheme, prefix.port))
         # One wildcard socket serves every address of its port; a specific bind would collide.
-        out = {e for e in specific if e.port not in wildcard}
-        out |= {Endpoint(scheme, "0.0.0.0", port) for port, scheme in wildcard.items()}
+        # Port 0 is not one port: each scheme's wildcard gets a free port of its own, and a
+        # specific address on port 0 yields only to the wildcard of its own scheme.
+        wild_ports = {port for _, port in wildcard if port != 0}
+        out = {
+            e
+            for e in specific
+            if e.port not in wild_ports and (e.port != 0 or (e.scheme, 0) not in wildcard)
+        }
+        out |= {Endpoint(scheme, "0.0.0.0", port) for scheme, port in wildcard}
         return out
 
     def _config(self) -> ListenerConfig:

@@ -200,7 +200,9 @@ class ListenerManager:
             self._resolved(self.config),
             version=self.version,
             sockets=tuple(
-                SocketConfig(id=e.id, scheme=e.scheme, host=e.host, port=self.ports[e])
+                SocketConfig(
+                    id=e.id, scheme=e.scheme, host=e.host, port=self.ports[e], asked_port=e.port
+                )
                 for e in endpoints
             ),
         )

@@ -21,7 +21,6 @@ from tests.support.controller import (
     REPO,
     Controller,
     Names,
-    free_port,
     quickstart_manifest,
     running_controller,
     wait_until,
@@ -96,10 +95,8 @@ def test_a_fork_bomb_is_capped_by_its_pids_limit(world_dir: str, names: Names) -
 
 
 def test_https_prefixes_are_served_with_their_certificate(world_dir: str, names: Names) -> None:
-    """An https:// prefix on the TLS address: TLS 1.2+, ALPN http/1.1, the app answers."""
-    # A fixed port, chosen before anything starts: a TLS binding names its port, and port 0 is
-    # for http prefixes only (the manifest refuses a TLS address on port 0).
-    port = free_port()
+    """An https:// prefix on the TLS address, both on port 0: the listener serves the binding's
+    certificate on the port the controller bound; TLS 1.2+, ALPN http/1.1, the app answers."""
     cert, key = os.path.join(world_dir, "cert.pem"), os.path.join(world_dir, "key.pem")
     subprocess.run(
         [
@@ -122,11 +119,11 @@ def test_https_prefixes_are_served_with_their_certificate(world_dir: str, names:
         capture_output=True,
     )
     manifest = (
-        quickstart_manifest(port, names)
-        .replace(f"http://127.0.0.1:{port}/", f"https://127.0.0.1:{port}/")
+        quickstart_manifest(ANY_PORT, names)
+        .replace(f"http://127.0.0.1:{ANY_PORT}/", f"https://127.0.0.1:{ANY_PORT}/")
         .replace(
             "session:\n  name: test\n",
-            f"session:\n  name: test\n  tls: [{{address: '127.0.0.1:{port}', certFile: {cert},"
+            f"session:\n  name: test\n  tls: [{{address: '127.0.0.1:{ANY_PORT}', certFile: {cert},"
             f" keyFile: {key}}}]\n",
         )
     )
@@ -135,7 +132,7 @@ def test_https_prefixes_are_served_with_their_certificate(world_dir: str, names:
         context.check_hostname = False
         context.set_alpn_protocols(["http/1.1"])
         with (
-            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            socket.create_connection(("127.0.0.1", ctl.port), timeout=10) as raw,
             context.wrap_socket(raw, server_hostname="localhost") as tls,
         ):
             assert "http/1.1" == tls.selected_alpn_protocol()

@@ -18,6 +18,7 @@ from orchestrator.backends.linux.listener.message import (
     SocketConfig,
     Timeouts,
     TlsCertificate,
+    certificate_for,
 )
 
 CONFIG = ListenerConfig(
@@ -43,8 +44,12 @@ CONFIG = ListenerConfig(
         QueueConfig(name="site", path="/run/q/site", verbosity503="full", retry_after=9),
     ),
     sockets=(
-        SocketConfig(id="http://127.0.0.1:8080", scheme="http", host="127.0.0.1", port=8080),
-        SocketConfig(id="https://127.0.0.1:0", scheme="https", host="127.0.0.1", port=41234),
+        SocketConfig(
+            id="http://127.0.0.1:8080", scheme="http", host="127.0.0.1", port=8080, asked_port=8080
+        ),
+        SocketConfig(
+            id="https://127.0.0.1:0", scheme="https", host="127.0.0.1", port=41234, asked_port=0
+        ),
     ),
 )
 
@@ -92,6 +97,7 @@ def _broken(path: tuple[str | int, ...], value: object) -> dict[str, object]:
         (("queues", "api", "retry_after"), None, "queues.api.retry_after", "integer"),
         (("session", "tls", 0), "pem", "session.tls[0]", "expected an object"),
         (("sockets", 1, "port"), "41234", "sockets[1].port", "integer"),
+        (("sockets", 1, "asked_port"), None, "sockets[1].asked_port", "integer"),
         (("fd_count",), 3, "fd_count", "3 fds for 2 sockets"),
         (("routes", 0, "prefixx"), "/", "routes[0].prefixx", "unknown field"),
     ],
@@ -138,3 +144,46 @@ def test_the_listener_builds_its_table_and_settings_from_the_message() -> None:
     assert 9.0 == routes["api"].entity_body_s
     assert routes["api"].queue is config.queues["api"]
     assert routes["site"].queue is None
+
+
+def _tls(address: str) -> TlsCertificate:
+    return TlsCertificate(address=address, cert_pem=f"cert of {address}", key_pem="key")
+
+
+def _https(host: str, asked_port: int, port: int = 41234) -> SocketConfig:
+    return SocketConfig(
+        id=f"https://{host}:{asked_port}",
+        scheme="https",
+        host=host,
+        port=port,
+        asked_port=asked_port,
+    )
+
+
+def test_a_socket_asked_on_port_0_serves_the_binding_on_port_0() -> None:
+    """Port 0 in the manifest, a free port bound: the binding names 0, not the bound port."""
+    bindings = (_tls("127.0.0.1:8443"), _tls("127.0.0.1:0"))
+    assert bindings[1] == certificate_for(_https("127.0.0.1", 0), bindings)
+    assert certificate_for(_https("127.0.0.1", 0), (_tls("127.0.0.1:41234"),)) is None
+
+
+@pytest.mark.parametrize(
+    ("sock", "expected"),
+    [
+        # Two addresses on port 0, each with its own certificate (each got a port of its own).
+        (_https("127.0.0.1", 0, 41234), "127.0.0.1:0"),
+        (_https("127.0.0.2", 0, 41999), "127.0.0.2:0"),
+        # A socket whose host has no binding of its own takes the wildcard one.
+        (_https("127.0.0.3", 0), "+:0"),
+        # A fixed port: the binding of that port.
+        (_https("0.0.0.0", 443, 443), "0.0.0.0:443"),
+    ],
+)
+def test_the_certificate_is_the_one_for_the_socket_as_asked(
+    sock: SocketConfig, expected: str
+) -> None:
+    """The socket's own host first, then a binding for every host, then any host on the port."""
+    bindings = (_tls("+:0"), _tls("127.0.0.1:0"), _tls("127.0.0.2:0"), _tls("0.0.0.0:443"))
+    found = certificate_for(sock, bindings)
+    assert found is not None
+    assert expected == found.address

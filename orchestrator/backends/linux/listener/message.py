@@ -293,28 +293,37 @@ class RouteConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SocketConfig:
-    """A listening socket attached to the message (in ``sockets`` order): its stable ``id``, and
-    the address it is bound to (``port``: the bound port, also when the manifest asked for 0)."""
+    """A listening socket attached to the message (in ``sockets`` order): its stable ``id``, the
+    address it is bound to (``port``: the bound port) and the port the manifest asked for
+    (``asked_port``: the same, or 0 when any free port would do; TLS bindings name this one)."""
 
     id: str
     scheme: str
     host: str
     port: int
+    asked_port: int
 
     def to_wire(self) -> dict[str, object]:
         """The JSON-able form."""
-        return {"id": self.id, "scheme": self.scheme, "host": self.host, "port": self.port}
+        return {
+            "id": self.id,
+            "scheme": self.scheme,
+            "host": self.host,
+            "port": self.port,
+            "asked_port": self.asked_port,
+        }
 
     @classmethod
     def from_wire(cls, data: object, path: str) -> SocketConfig:
         """Read the wire form strictly."""
         obj = _object(data, path)
-        _keys(obj, path, ("id", "scheme", "host", "port"))
+        _keys(obj, path, ("id", "scheme", "host", "port", "asked_port"))
         return cls(
             id=_str(obj, "id", path),
             scheme=_str(obj, "scheme", path),
             host=_str(obj, "host", path),
             port=_int(obj, "port", path),
+            asked_port=_int(obj, "asked_port", path),
         )
 
 
@@ -386,24 +395,41 @@ class ListenerConfig:
         )
 
 
+#: Hosts of a TLS address that cover every address of its port.
+WILDCARD_HOSTS: Final = frozenset({"+", "*", "0.0.0.0", "::", "[::]"})
+
+
 def certificate_for(
     sock: SocketConfig, bindings: tuple[TlsCertificate, ...]
 ) -> TlsCertificate | None:
-    """The certificate an https socket serves: the first binding on the socket's port.
+    """The certificate an https socket serves.
+
+    A binding names the address as the manifest does, so it is matched on the port the socket was
+    asked for (``asked_port``; with port 0 the bound port is another): a binding for the socket's
+    own host first, then one for every host (``+:0``, ``0.0.0.0:443``), then any binding on that
+    port (a host name's prefix is served by the wildcard socket of its port).
 
     Args:
         sock: the listening socket.
         bindings: the session's certificates.
+
+    Returns:
+        The binding to serve, or None when no binding names the socket's port.
     """
-    for binding in bindings:
-        _, _, port = binding.address.rpartition(":")
-        if port == str(sock.port):
-            return binding
-    return None
+
+    def rank(binding: TlsCertificate) -> int:
+        host = binding.address.rpartition(":")[0]
+        if host.strip("[]") == sock.host.strip("[]"):
+            return 0
+        return 1 if host in WILDCARD_HOSTS else 2
+
+    on_port = [b for b in bindings if b.address.rpartition(":")[2] == str(sock.asked_port)]
+    return min(on_port, key=rank, default=None)
 
 
 __all__ = [
     "MESSAGE_TYPE",
+    "WILDCARD_HOSTS",
     "Limits",
     "ListenerConfig",
     "MessageError",
