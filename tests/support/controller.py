@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,15 +34,6 @@ ORCHESTRATOR = [sys.executable, "-m", "orchestrator"]
 
 #: The port to write in a test manifest: the controller binds a free one and reports it.
 ANY_PORT = 0
-
-
-def free_port() -> int:
-    """A port that was free a moment ago on 127.0.0.1. Racy (another process may take it before the
-    controller binds it): only for a port a manifest must name before anything starts and port 0
-    cannot stand in for, a TLS binding's or the metrics address (both must be 1 to 65535)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(
