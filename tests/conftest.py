@@ -17,6 +17,42 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _FOREIGN = pytest.StashKey[list[str]]()
 
 
+#: Tests that must not run beside each other when the suite runs in parallel (``scripts/test.sh``
+#: runs pytest-xdist): each group runs on one worker, in order. Every other module is a unit of its
+#: own (its module fixtures start once), spread over the workers: its names, users, run directories
+#: and ports (port 0) are its own.
+SERIAL_GROUPS = {
+    # Fixed pool and listener names, so fixed users (orch-echo, orch-hello, orch-listener...), which
+    # a controller creates and deletes: two at once would pull a user from under the other.
+    "tests/integration/listener/": "fixed-users",
+    "tests/integration/daemon/test_isolated.py": "fixed-users",
+    # One Wine prefix and its wineserver.
+    "tests/wine/": "wine",
+}
+
+
+def serial_scope(nodeid: str) -> str:
+    """The unit of work a test belongs to under xdist: its serial group, else its module (or
+    class)."""
+    for prefix, group in SERIAL_GROUPS.items():
+        if nodeid.startswith(prefix):
+            return group
+    return nodeid.rsplit("::", 1)[0]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """xdist's scope scheduling, with the serial groups as scopes (its own ``loadgroup`` needs a
+    marker it writes into the node id, which pytest 9.2 no longer lets a plugin change)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SerialGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return serial_scope(nodeid)
+
+    return SerialGroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip marked tests that cannot run here, saying why."""
     is_root = hasattr(os, "geteuid") and os.geteuid() == 0

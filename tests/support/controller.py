@@ -360,10 +360,11 @@ def remove_created_users(run_dir: str) -> None:
             names = json.load(fh)
     except (OSError, ValueError):
         return
+    from tests.support.users import delete_user_named
+
     for name in names:
         register_user(name)
-        subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
-        subprocess.run(["userdel", name], check=False, capture_output=True)
+        delete_user_named(name)
 
 
 def controller_state(run_dir: str) -> dict[str, object] | None:

@@ -7,6 +7,7 @@ import itertools
 import os
 import pwd
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -47,10 +48,19 @@ def create_user(prefix: str = "ot") -> User:
     return User(name, entry.pw_uid, entry.pw_gid)
 
 
-def delete_user(user: User) -> None:
-    """Kill anything still running as the user, then delete it and its group."""
-    subprocess.run(["pkill", "-KILL", "-u", str(user.uid)], check=False, capture_output=True)
-    subprocess.run(["userdel", user.name], check=False, capture_output=True)
+def delete_user(user: User, timeout_s: float = 10.0) -> None:
+    """Kill anything still running as the user, then delete it and its group.
+
+    ``userdel`` refuses a user with a live process (exit 8), and SIGKILL takes effect only when the
+    process next runs: on a busy host a userdel right after pkill can still find it. So kill and
+    retry until the user is gone (or the deadline passes; the session check then reports it)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        subprocess.run(["pkill", "-KILL", "-u", str(user.uid)], check=False, capture_output=True)
+        done = subprocess.run(["userdel", user.name], check=False, capture_output=True)
+        if done.returncode in (0, 6) or time.monotonic() > deadline:  # 6: no such user
+            break
+        time.sleep(0.05)
     with contextlib.suppress(Exception):
         subprocess.run(["groupdel", user.name], check=False, capture_output=True)
 

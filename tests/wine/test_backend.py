@@ -24,9 +24,15 @@ ERROR_OPERATION_ABORTED = 995
 
 
 def _until(http_request: Callable[..., Any], port: int, path: str, *, tries: int = 30) -> Any:
-    """The first reply that is not a timeout (workers may still be importing their app)."""
+    """The first reply that is not a timeout (workers may still be importing their app) or a
+    refused connection (Wine's http.sys reopens its listening socket after a URL is removed; on a
+    busy host a request can fall in between)."""
     for _ in range(tries):
-        reply = http_request(port, path, timeout=2)
+        try:
+            reply = http_request(port, path, timeout=2)
+        except ConnectionRefusedError:
+            time.sleep(0.1)
+            continue
         if not reply.timed_out:
             return reply
     raise AssertionError(f"{path}: no answer")

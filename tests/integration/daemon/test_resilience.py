@@ -440,7 +440,7 @@ def _restarts(ctl: Controller, pool: str) -> int:
 
 def test_five_hundred_restarts_leave_no_zombie_and_no_leak(world_dir: str, names: Names) -> None:
     """Catalogue C28: a pool that exits at once, restarted 500 times (rapid-fail off, 5-10 ms
-    backoff): no zombie under the controller, its fd count within 5 and its RSS within 10 % of what
+    backoff): no zombie stays under the controller, its fd count within 5 and its RSS within 10 % of what
     they were after the first 100 restarts; the other app keeps serving."""
     manifest = quickstart_manifest(
         ANY_PORT, names, hello_command='["/bin/sh", "-c", "exit 1"]', health=False
@@ -454,7 +454,14 @@ def test_five_hundred_restarts_leave_no_zombie_and_no_leak(world_dir: str, names
         fds_before, rss_before, _ = _controller_figures(ctl.proc.pid)
         wait_until(lambda: _restarts(ctl, names.hello) >= 500, 120, "500 restarts")
         fds_after, rss_after, zombies = _controller_figures(ctl.proc.pid)
-        assert [] == zombies
+        # A child that exited this instant is a zombie until the controller reaps it (it restarts
+        # one every few ms): a leak is a zombie that stays, so every one seen must go.
+        seen = {line.split()[0] for line in zombies}
+        wait_until(
+            lambda: not seen & {line.split()[0] for line in _controller_figures(ctl.proc.pid)[2]},
+            5,
+            f"the controller to reap {sorted(seen)}",
+        )
         assert abs(fds_after - fds_before) <= 5, (fds_before, fds_after)
         assert abs(rss_after - rss_before) <= rss_before * 0.10, (rss_before, rss_after)
         assert 200 == ctl.get("/notes/").status
