@@ -278,8 +278,15 @@ class QueueWorker:
             self._api = _ffi.load()
         return self._api
 
-    def receive(self, *, buffer_bytes: int = RECEIVE_BUFFER_BYTES) -> ReceivedRequest:
+    def receive(
+        self, *, buffer_bytes: int = RECEIVE_BUFFER_BYTES, read_body: bool = True
+    ) -> ReceivedRequest:
         """Block until a request arrives; copy it (and the body that came with it) out.
+
+        Args:
+            buffer_bytes: the first receive buffer (it grows when http.sys says it is too small).
+            read_body: also read the rest of the body (else ``more_body`` says there is more, for
+                ``read_body_chunk``).
 
         Raises:
             HttpApiError: 995 when the handle was closed or shut down meanwhile.
@@ -308,10 +315,26 @@ class QueueWorker:
                 size = max(int(received.value), size * 2)
                 continue
             request = parse_request(ctypes.addressof(buf))
-            if not request.more_body:
+            if not request.more_body or not read_body:
                 return request
             rest = self.read_body(request.request_id)
             return dataclasses.replace(request, body=request.body + rest, more_body=False)
+
+    def read_body_chunk(self, request_id: int, max_bytes: int) -> bytes:
+        """The next piece of a request's entity body, at most ``max_bytes`` (``b""`` at its end)."""
+        buf = ctypes.create_string_buffer(max_bytes)
+        while True:
+            got = _ffi.ULONG(0)
+            try:
+                self.api.HttpReceiveRequestEntityBody(
+                    self.handle, request_id, 0, buf, max_bytes, ctypes.byref(got), None
+                )
+            except HttpApiError as exc:
+                if exc.code == ErrorCode.ERROR_HANDLE_EOF:
+                    return b""
+                raise
+            if got.value:
+                return buf.raw[: int(got.value)]
 
     def read_body(self, request_id: int) -> bytes:
         """Read the remaining entity body of a request until ``ERROR_HANDLE_EOF``."""

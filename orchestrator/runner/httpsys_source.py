@@ -25,7 +25,6 @@ a backend (``runner`` is independent of them), ``signal``, app loading or the so
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import sys
@@ -47,9 +46,7 @@ ENV_QUEUE_HANDLE = "ORCHESTRATOR_QUEUE_HANDLE"
 
 # Win32 codes this module branches on (the same values as _ffi.ErrorCode).
 ERROR_INVALID_HANDLE = 6
-ERROR_HANDLE_EOF = 38
 ERROR_NETNAME_DELETED = 64
-ERROR_MORE_DATA = 234
 ERROR_OPERATION_ABORTED = 995
 ERROR_CONNECTION_INVALID = 1229
 ERROR_CONNECTION_ABORTED = 1236
@@ -376,9 +373,8 @@ def _exit_process(reason: str) -> None:
 class HttpApiPort:
     """``QueuePort`` over ``httpapi.dll`` through ``orchestrator.httpapi`` (Windows or Wine).
 
-    The receive here does not read the rest of the body (``QueueWorker.receive`` does): the body is
-    streamed into ``wsgi.input`` on demand. TODO(worker.py): these two helpers belong in
-    ``QueueWorker`` as ``receive(read_body=False)`` and ``read_body_chunk``.
+    The receive here does not read the rest of the body: it is streamed into ``wsgi.input`` on
+    demand (``QueueWorker.read_body_chunk``).
     """
 
     def __init__(
@@ -395,49 +391,11 @@ class HttpApiPort:
         self._can_shutdown = can_shutdown
 
     def receive(self) -> QueueRequest:
-        from orchestrator.httpapi import _ffi
-        from orchestrator.httpapi.worker import RECEIVE_BUFFER_BYTES, parse_request
-
-        api = self.worker.api
-        request_id = 0
-        size = max(RECEIVE_BUFFER_BYTES, ctypes.sizeof(_ffi.HTTP_REQUEST_V2))
-        while True:
-            buf = (_ffi.ULONGLONG * ((size + 7) // 8))()  # 8-byte aligned
-            received = _ffi.ULONG(0)
-            try:
-                api.HttpReceiveHttpRequest(
-                    self.worker.handle,
-                    request_id,
-                    _ffi.HTTP_RECEIVE_REQUEST_FLAG_COPY_BODY,
-                    buf,
-                    ctypes.sizeof(buf),
-                    ctypes.byref(received),
-                    None,
-                )
-            except _ffi.HttpApiError as exc:
-                if exc.code != ERROR_MORE_DATA:
-                    raise
-                request_id = int(_ffi.HTTP_REQUEST_V2.from_buffer(buf).RequestId)
-                size = max(int(received.value), size * 2)
-                continue
-            return parse_request(ctypes.addressof(buf))
+        # Without the rest of the body: it is streamed into ``wsgi.input`` on demand.
+        return self.worker.receive(read_body=False)
 
     def read_body(self, request_id: int, max_bytes: int) -> bytes:
-        from orchestrator.httpapi import _ffi
-
-        buf = ctypes.create_string_buffer(max_bytes)
-        while True:
-            got = _ffi.ULONG(0)
-            try:
-                self.worker.api.HttpReceiveRequestEntityBody(
-                    self.worker.handle, request_id, 0, buf, max_bytes, ctypes.byref(got), None
-                )
-            except _ffi.HttpApiError as exc:
-                if exc.code == ERROR_HANDLE_EOF:
-                    return b""
-                raise
-            if got.value:
-                return buf.raw[: int(got.value)]
+        return self.worker.read_body_chunk(request_id, max_bytes)
 
     def respond(
         self,
