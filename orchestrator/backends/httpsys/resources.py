@@ -732,7 +732,10 @@ class HttpSysResources:
         self.groups[name] = fresh
         return False
 
-    def _close_handle(self, handle: GroupHandle) -> None:
+    @staticmethod
+    def _release(handle: GroupHandle) -> None:
+        """Remove the group's URLs and unbind it from its queue (errors swallowed: the queue may
+        have gone first)."""
         for url in list(handle.urls):
             try:
                 handle.remove_url(url)
@@ -741,6 +744,9 @@ class HttpSysResources:
         if handle.bound_to is not None:
             with contextlib.suppress(HttpApiError):
                 handle.unbind()
+
+    def _close_handle(self, handle: GroupHandle) -> None:
+        self._release(handle)
         with contextlib.suppress(HttpApiError):
             handle.close()
 
@@ -837,14 +843,7 @@ class HttpSysResources:
         the queues, the URL groups and the sessions, and ``HttpTerminate``. Errors are swallowed."""
         for group in self.groups.values():
             for handle in group.handles:
-                for url in list(handle.urls):
-                    try:
-                        handle.remove_url(url)
-                    except HttpApiError:
-                        handle.urls.pop(url, None)
-                if handle.bound_to is not None:
-                    with contextlib.suppress(HttpApiError):
-                        handle.unbind()
+                self._release(handle)
         for record in self.queues.values():
             with contextlib.suppress(HttpApiError):
                 record.handle.close()
