@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType, SimpleNamespace
 
 import pytest
 
-from orchestrator.backends.linux.listener import fast
 from orchestrator.backends.linux.listener.phase import Phase
+from tests.unit.listener.cores import available_cores
 
 
-def _cores() -> list[ModuleType]:
-    cores = [fast]
-    try:
-        cores.append(importlib.import_module("orchestrator.backends.linux.listener._fast"))
-    except ImportError:
-        pass
-    return cores
-
-
-@pytest.fixture(params=_cores(), ids=lambda m: str(m.IMPLEMENTATION))
+@pytest.fixture(params=available_cores(), ids=lambda m: str(m.IMPLEMENTATION))
 def hot_path(request: pytest.FixtureRequest) -> ModuleType:
     """Each hot-path core this build has (the compiled one when it is built)."""
     assert isinstance(request.param, ModuleType)

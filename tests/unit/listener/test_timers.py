@@ -3,13 +3,11 @@ body and the minimum send rate (``listener.timers``), on a ``FakeClock``."""
 
 from __future__ import annotations
 
-import importlib
 import time
 from types import ModuleType, SimpleNamespace
 
 import pytest
 
-from orchestrator.backends.linux.listener import fast
 from orchestrator.backends.linux.listener.config import Settings
 from orchestrator.backends.linux.listener.phase import Phase
 from orchestrator.backends.linux.listener.timers import (
@@ -20,6 +18,7 @@ from orchestrator.backends.linux.listener.timers import (
     send_rate,
 )
 from orchestrator.clock import FakeClock
+from tests.unit.listener.cores import available_cores
 
 SETTINGS = Settings(header_wait_s=2.0, idle_connection_s=3.0, entity_body_s=4.0, min_send_rate=100)
 
@@ -131,16 +130,7 @@ def test_no_minimum_rate_means_no_reset() -> None:
     assert not any(_sweeps(FakeClock(), [50_000] * 30, min_rate=0))
 
 
-def _cores() -> list[ModuleType]:
-    cores = [fast]
-    try:
-        cores.append(importlib.import_module("orchestrator.backends.linux.listener._fast"))
-    except ImportError:
-        pass
-    return cores
-
-
-@pytest.mark.parametrize("hot_path", _cores(), ids=lambda m: str(m.IMPLEMENTATION))
+@pytest.mark.parametrize("hot_path", available_cores(), ids=lambda m: str(m.IMPLEMENTATION))
 def test_a_connection_starts_its_timer_on_the_apps_clock(hot_path: ModuleType) -> None:
     """Both cores read the app's injected clock (the compiled one reads CLOCK_MONOTONIC itself only
     when the app's clock is ``time.monotonic``)."""
