@@ -11,21 +11,15 @@ host make ``orch-…`` cgroups and users of their own.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import pwd
 
-from orchestrator.backends.linux.cgroups import CgroupManager
+from orchestrator.backends.linux.cgroups import CgroupManager, namespace_for
 from orchestrator.backends.linux.host import read_host_facts
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 _namespaces: set[str] = set()
 _users: set[str] = set()
-
-
-def cgroup_namespace(run_dir: str) -> str:
-    """The cgroup namespace a controller with this run directory uses (as ``LinuxBackend``)."""
-    return "orch-" + hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:8]
 
 
 def _manager(namespace: str) -> CgroupManager:
@@ -34,7 +28,7 @@ def _manager(namespace: str) -> CgroupManager:
 
 def register_run_dir(run_dir: str) -> None:
     """A controller may run (or have run) on ``run_dir``: its cgroup tree must be gone at the end."""
-    _namespaces.add(cgroup_namespace(run_dir))
+    _namespaces.add(namespace_for(run_dir))
 
 
 def register_namespace(namespace: str) -> None:
@@ -51,7 +45,7 @@ def remove_cgroups(run_dir: str) -> None:
     """Kill what is left in the controller's cgroups and remove its tree (a controller killed with
     SIGKILL never removes its own; one that stops cleanly does)."""
     if os.geteuid() == 0:
-        _manager(cgroup_namespace(run_dir)).remove_namespace()
+        _manager(namespace_for(run_dir)).remove_namespace()
 
 
 def cgroup_trees() -> set[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 import select
 import time
@@ -21,7 +20,7 @@ from types import MappingProxyType
 
 from orchestrator.backends.base import Capabilities, Progress
 from orchestrator.backends.linux.broker import Broker, Grant
-from orchestrator.backends.linux.cgroups import CgroupManager
+from orchestrator.backends.linux.cgroups import CgroupManager, namespace_for
 from orchestrator.backends.linux.host import HostFacts, become_subreaper, read_host_facts
 from orchestrator.backends.linux.identity import (
     AUTO_PREFIX,
@@ -88,8 +87,7 @@ class LinuxBackend:
         become_subreaper()
         self.run_dir = os.path.abspath(run_dir)
         self._prepare_run_dir()
-        namespace = "orch-" + hashlib.sha256(self.run_dir.encode()).hexdigest()[:8]
-        self.cgroups = CgroupManager(self.host, namespace)
+        self.cgroups = CgroupManager(self.host, namespace_for(self.run_dir))
         self.identities = IdentityManager(self.host, os.path.join(self.run_dir, "state"))
         self.queues = QueueSockets(
             os.path.join(self.run_dir, "queues"), self.host.somaxconn, self.host.uid, self.host.gid

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -75,6 +76,12 @@ class Cgroup:
             except OSError:
                 continue
         return 0
+
+
+def namespace_for(run_dir: str) -> str:
+    """The top-level cgroup folder of the controller whose run directory is ``run_dir``: one per
+    run directory, so controllers side by side (and tests) never share a tree."""
+    return "orch-" + hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:8]
 
 
 class CgroupManager:
