@@ -137,6 +137,21 @@ class Controller:
         """``status --json``."""
         return self.client.request("state")
 
+    def listener_stats(self) -> list[dict[str, object]]:
+        """Each listener process's last reported counters (``status`` ``listener.stats``)."""
+        listener = self.state()["listener"]
+        assert isinstance(listener, dict)
+        return list(listener["stats"])
+
+    def accepted(self) -> int:
+        """Connections the listener processes have accepted."""
+        return sum(int(str(s.get("accepted", 0))) for s in self.listener_stats())
+
+    def listener_errors(self, reason: str) -> int:
+        """The listener processes' count of one error reason (http.sys's name)."""
+        counts = [s.get("errors") for s in self.listener_stats()]
+        return sum(int(c.get(reason, 0)) for c in counts if isinstance(c, dict))
+
     def log(self) -> str:
         """The controller's stderr so far."""
         with open(self.log_path, encoding="utf-8", errors="replace") as fh:

@@ -376,7 +376,7 @@ def test_kill_9_of_one_worker_under_load_costs_at_most_its_requests_in_flight(
         before = ctl.pids(names.hello)
         victim = min(before)
         url = f"http://127.0.0.1:{ctl.port}/hello/x"
-        accepted_before = _accepted(ctl)
+        accepted_before = ctl.accepted()
         output: list[str] = []
         load = threading.Thread(
             target=lambda: output.append(
@@ -391,7 +391,7 @@ def test_kill_9_of_one_worker_under_load_costs_at_most_its_requests_in_flight(
         )
         load.start()
         # Under load: the listener has taken wrk's 50 connections (its counters, sent every second).
-        wait_until(lambda: _accepted(ctl) >= accepted_before + 50, 10, "wrk's connections")
+        wait_until(lambda: ctl.accepted() >= accepted_before + 50, 10, "wrk's connections")
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
         wait_until(lambda: len(ctl.pids(names.hello) - {victim}) == 4, 5, "a replacement process")
@@ -411,13 +411,6 @@ def test_kill_9_of_one_worker_under_load_costs_at_most_its_requests_in_flight(
         ready_in = float(str(ready["ts"])) - float(str(exited["ts"]))
         assert ready_in < 2.0, (ready_in, replaced_in)
         assert 200 == ctl.get("/hello/").status
-
-
-def _accepted(ctl: Controller) -> int:
-    """Connections the listener processes have accepted (their last reported counters)."""
-    listener = ctl.state()["listener"]
-    assert isinstance(listener, dict)
-    return sum(int(str(s.get("accepted", 0))) for s in listener["stats"])
 
 
 def _controller_figures(pid: int) -> tuple[int, int, list[str]]:

@@ -43,13 +43,6 @@ def _with_more(manifest: str) -> str:
     )
 
 
-def _accepted(ctl: Controller) -> int:
-    """Connections the listener processes have accepted (their last reported counters)."""
-    listener = ctl.state()["listener"]
-    assert isinstance(listener, dict)
-    return sum(int(str(s.get("accepted", 0))) for s in listener["stats"])
-
-
 def _nothing_to_reload(ctl: Controller) -> bool:
     """Reload now (the decision every file event and SIGHUP leads to); True when it applied nothing:
     the files are what runs, or what was already rejected."""
@@ -220,7 +213,7 @@ def test_a_changed_pool_rolls_with_zero_failed_requests_and_the_other_pool_untou
     manifest = quickstart_manifest(ANY_PORT, names)
     with running_controller(world_dir, manifest) as ctl:
         hello, notes = ctl.pids(names.hello), ctl.pids(names.notes)
-        url, accepted = f"http://127.0.0.1:{ctl.port}/hello/x", _accepted(ctl)
+        url, accepted = f"http://127.0.0.1:{ctl.port}/hello/x", ctl.accepted()
         output: list[str] = []
 
         def load() -> None:
@@ -236,7 +229,7 @@ def test_a_changed_pool_rolls_with_zero_failed_requests_and_the_other_pool_untou
         thread = threading.Thread(target=load)
         thread.start()
         # Under load: the listener has taken wrk's 16 connections (its counters, sent every second).
-        wait_until(lambda: _accepted(ctl) >= accepted + 16, 10, "wrk's connections")
+        wait_until(lambda: ctl.accepted() >= accepted + 16, 10, "wrk's connections")
         ctl.write(
             "site.yaml",
             manifest.replace(

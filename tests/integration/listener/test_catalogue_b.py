@@ -25,13 +25,6 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def _errors(site: Site, reason: str) -> int:
-    """The listener processes' count of one error reason (their last reported counters)."""
-    listener = site.ctl.state()["listener"]
-    assert isinstance(listener, dict)
-    return sum(int(stats.get("errors", {}).get(reason, 0)) for stats in listener["stats"])
-
-
 def test_a_head_that_never_finishes_is_cut_at_the_header_wait(site: Site) -> None:
     """Slowloris: a partial head gets 408 and a close after headerWait (2 s), not later."""
     start = time.monotonic()
@@ -96,7 +89,7 @@ def test_a_client_that_does_not_read_is_cut_and_memory_stays_bounded(site: Site)
     the listener does not buffer the worker's answer without bound (backpressure)."""
     listener_pid = int(str(site.ctl.state()["listener"]["pid"]))  # type: ignore[index]
     before = _rss_kib(listener_pid)
-    cut_before = _errors(site, "Timer_MinBytesPerSecond")
+    cut_before = site.ctl.listener_errors("Timer_MinBytesPerSecond")
     with socket.create_connection(("127.0.0.1", site.port), timeout=20) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.sendall(b"GET /echo/big/50000000 HTTP/1.1\r\n" + H + b"\r\n")
@@ -104,7 +97,7 @@ def test_a_client_that_does_not_read_is_cut_and_memory_stays_bounded(site: Site)
         # once-a-second sweep), its memory is sampled: the peak while the answer waits.
         peak = before
         deadline = time.monotonic() + 15
-        while _errors(site, "Timer_MinBytesPerSecond") == cut_before:
+        while site.ctl.listener_errors("Timer_MinBytesPerSecond") == cut_before:
             assert time.monotonic() < deadline, "no connection cut for its send rate"
             peak = max(peak, _rss_kib(listener_pid))
             time.sleep(0.1)
