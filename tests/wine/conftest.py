@@ -10,10 +10,12 @@ requests hang under Wine; a timeout is this tier's "no route").
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import queue
+import signal
 import socket
 import subprocess
 import threading
@@ -65,6 +67,18 @@ def wine_env() -> Iterator[WineEnv]:
         pytest.fail(f"scripts/wine-setup.sh failed:\n{result.stdout}\n{result.stderr}")
     paths = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
     env["WINEPREFIX"] = paths["WINEPREFIX"]
+    # Start the wineserver (kept until the end) and the prefix's services from here, with null
+    # stdio: started by the first scenario instead, they would hold its stdout pipe open after it.
+    for argv in (["wineserver", "-p"], ["wine", "cmd", "/c", "exit", "0"]):
+        subprocess.run(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+            timeout=60,
+        )
     print(f"wine setup took {time.monotonic() - started:.1f}s")
     yield WineEnv(Path(paths["ORCH_WINE_PYTHON"]), Path(paths["WINEPREFIX"]), env)
     subprocess.run(["wineserver", "-k"], env=env, check=False, timeout=60, stdin=subprocess.DEVNULL)
@@ -91,15 +105,41 @@ class WindowsProcess:
         self.reader.start()
 
     def close(self) -> None:
-        """Kill the process group if still running, then release the pipes."""
+        """Kill the process group and every process still holding our stdout pipe, then release
+        the pipes.
+
+        Workers the backend starts with ``CREATE_NEW_PROCESS_GROUP`` get their own session under
+        Wine (its process spawn calls ``setsid``), so ``killpg`` misses them; they inherit the
+        scenario's stdout, so the reader would never see EOF. Closing the pipe under a reader
+        blocked in ``read`` waits for the buffer's lock in C, where no signal reaches it and
+        pytest-timeout cannot end the test: the reader must have ended first.
+        """
         if self.proc.stdin is not None and not self.proc.stdin.closed:
-            self.proc.stdin.close()
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, 9)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
-        if self.reader is not None:
-            self.reader.join(10)
-        if self.proc.stdout is not None:
+        killed: set[int] = set()
+        if self.reader is not None and self.proc.stdout is not None and not self.proc.stdout.closed:
+            inode = os.fstat(self.proc.stdout.fileno()).st_ino
+            for _ in range(10):
+                # The wineserver holds a copy of every handle's fd until the process owning the
+                # handle dies: it is left alone (the session's other tests need it).
+                for pid in set(_pipe_holders(inode)) - killed:
+                    if _comm(pid).startswith("wineserver"):
+                        continue
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                    killed.add(pid)
+                self.reader.join(1)
+                if not self.reader.is_alive():
+                    break
+            else:
+                # Leave the pipe open (the daemon thread dies with the session) rather than block.
+                raise RuntimeError(f"stdout of {self.proc.args} still open; killed {killed}")
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
             self.proc.stdout.close()
 
     def next_event(self, timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, object] | None:
@@ -152,6 +192,27 @@ class WindowsProcess:
 
     def transcript(self) -> str:
         return json.dumps({"events": self.events, "noise": self.noise[-40:]}, indent=1)
+
+
+def _comm(pid: int) -> str:
+    """The process's name, or "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _pipe_holders(inode: int) -> list[int]:
+    """Processes other than this one with an fd on the pipe ``inode`` (read from ``/proc``)."""
+    target = f"pipe:[{inode}]"
+    holders = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) == target for fd in (proc / "fd").iterdir()):
+                holders.append(int(proc.name))
+    return holders
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -204,3 +205,37 @@ def test_a_worker_the_backend_started_serves_its_inherited_queue_handle(
     assert "payload" == second.json()["body"]
     assert 0 == proc.expect("worker-exited")["code"]
     assert 0 == proc.finish()
+
+
+def test_an_abandoned_scenario_is_torn_down_with_the_workers_it_started(
+    windows_python: Callable[..., Any], free_port: Any
+) -> None:
+    """A test that fails mid-way leaves the backend's workers running: they are in their own
+    session under Wine (``killpg`` misses them) and hold the scenario's stdout. ``close`` must kill
+    them and return, not wait forever for the pipe's end."""
+    port = free_port()
+    proc = windows_python("backend_routing", port)
+    proc.expect("applied", timeout=90)
+    proc.expect("ready")
+    workers = _route_workers()
+    assert len(workers) == 2, workers
+    started = time.monotonic()
+    proc.close()
+    assert time.monotonic() - started < 15
+    assert not proc.reader.is_alive()
+    assert [] == _route_workers()
+    proc.close()  # idempotent: the fixture's teardown calls it again
+
+
+def _route_workers() -> list[int]:
+    """Live (not zombie) processes running ``route_worker.py``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if b"route_worker.py" in argv and state != "Z":
+            found.append(int(entry.name))
+    return found
