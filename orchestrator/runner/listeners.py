@@ -1,8 +1,9 @@
-"""Listening sockets: inherited by socket activation (``LISTEN_FDS``) or bound for ``--bind``.
+"""Listening sockets: inherited by socket activation (LISTEN_FDS), or bound for --bind and --listen.
 
 Owns: the sd_listen_fds(3) contract — honour the variables only when ``LISTEN_PID`` is our pid, mark the
 fds close-on-exec, unset the variables whatever the outcome so children never misread them — plus the
-check that each inherited fd is a listening stream socket, and parsing and binding ``--bind`` addresses.
+check that each inherited fd is a listening stream socket, and parsing and binding ``--bind`` and
+``--listen`` addresses.
 An inherited socket is shared with the controller and sibling workers: we only ever ``close()`` our own
 copy and never call ``shutdown()`` on it, which would cut the queue for everyone.
 Must not import anything from ``orchestrator`` except ``orchestrator.runner.errors``.
@@ -192,9 +193,28 @@ def parse_bind(text: str) -> BindAddress:
         if not path:
             raise ValueError("unix: needs a socket path")
         return BindAddress(path=path)
+    return _parse_host_port(text, forms="unix:PATH or HOST:PORT")
+
+
+def parse_listen(text: str) -> BindAddress:
+    """Parse a ``--listen`` value: a TCP ``HOST:PORT`` only (IPv6 hosts in brackets).
+
+    Raises:
+        ValueError: the text is not ``HOST:PORT``, or the port is not 0-65535.
+    """
+    if text.startswith("unix:"):
+        # --listen exists for containers, where the probes and the Service reach the pod over TCP;
+        # a Unix socket by hand is what --bind is for.
+        raise ValueError(f"{text!r}: --listen takes a TCP HOST:PORT (use --bind for unix:PATH)")
+    return _parse_host_port(text, forms="HOST:PORT")
+
+
+def _parse_host_port(text: str, *, forms: str) -> BindAddress:
     host, sep, port = text.rpartition(":")
-    if not sep or not _is_ascii_digits(port) or int(port) > 65535:
-        raise ValueError(f"{text!r} is not unix:PATH or HOST:PORT")
+    if not sep or not _is_ascii_digits(port):
+        raise ValueError(f"{text!r} is not {forms}")
+    if int(port) > 65535:
+        raise ValueError(f"{text!r}: port {int(port)} is out of range (0-65535)")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
