@@ -424,7 +424,8 @@ def _evaluate(
         result = rule.program.evaluate(context)
     except CELEvalError as error:
         # The API server reports a rule that errors at runtime as a failure, never as a pass.
-        detail = error.args[0] if error.args else error
+        # celpy appends its whole activation to some messages; the first clause is the reason.
+        detail = str(error.args[0] if error.args else error).split(" (in activation", 1)[0]
         yield where, f"rule {rule.text!r} could not be evaluated: {detail}"
         return
     if not isinstance(result, celtypes.BoolType):
