@@ -1,8 +1,9 @@
 """Schema-valid, defaults-filled manifest data → normalised resources.
 
-Owns: ``build_resources``. Durations become seconds, sizes bytes, URL prefixes their canonical form,
-collections are sorted, and secret-looking environment variables are marked secret. Invalid URL
-prefixes are left as written here; ``checks`` reports them.
+Owns: ``build_resources`` and ``build_kubernetes`` (the renderer's settings, kept out of the
+resources so that they never take part in a plan). Durations become seconds, sizes bytes, URL
+prefixes their canonical form, collections are sorted, and secret-looking environment variables
+are marked secret. Invalid URL prefixes are left as written here; ``checks`` reports them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from orchestrator.model.desired import (
     Backend,
     EnvVar,
     Health,
+    KubernetesPool,
+    KubernetesSettings,
     ListenerSettings,
     Metrics,
     Principal,
@@ -261,3 +264,56 @@ def build_resources(doc: Data) -> dict[Key, Resource]:
 def _as_data(value: object) -> Data:
     assert isinstance(value, Mapping)
     return value
+
+
+def _pairs(value: object) -> tuple[tuple[str, str], ...]:
+    assert isinstance(value, Mapping)
+    return tuple(sorted((str(k), str(v)) for k, v in value.items()))
+
+
+def _pairs_opt(value: object) -> tuple[tuple[str, str], ...] | None:
+    return None if value is None else _pairs(value)
+
+
+def build_kubernetes(doc: Data, cwd_as_written: Mapping[str, str]) -> KubernetesSettings:
+    """The ``kubernetes:`` settings of a merged, schema-valid, defaults-filled manifest.
+
+    Args:
+        doc: the manifest data.
+        cwd_as_written: each pool's ``cwd`` as written, before it was made absolute on this host.
+    """
+    k = _d(_d(doc, "session"), "kubernetes")
+    selector = _d(k, "gatewaySelector")
+    pools = []
+    for name, data in sorted(_d(doc, "workers").items()):
+        pk = _d(_as_data(data), "kubernetes")
+        command = pk.get("command")
+        run_as_user = pk.get("runAsUser")
+        pools.append(
+            (
+                str(name),
+                KubernetesPool(
+                    image=_str_opt(pk.get("image")),
+                    namespace=_str_opt(pk.get("namespace")),
+                    service_account_prefix=_str_opt(pk.get("serviceAccountPrefix")),
+                    command=None if command is None else _strs(command),
+                    labels=_pairs_opt(pk.get("labels")),
+                    annotations=_pairs_opt(pk.get("annotations")),
+                    run_as_user=_int_opt(run_as_user),
+                    cwd_as_written=cwd_as_written.get(str(name)),
+                ),
+            )
+        )
+    return KubernetesSettings(
+        image=_str_opt(k.get("image")),
+        namespace=str(k.get("namespace", "default")),
+        gateway_class_name=_str_opt(k.get("gatewayClassName")),
+        service_account_prefix=str(k.get("serviceAccountPrefix", "orch-")),
+        labels=_pairs(k.get("labels") or {}),
+        annotations=_pairs(k.get("annotations") or {}),
+        gateway_namespace=_str_opt(selector.get("namespace")),
+        gateway_labels=_pairs_opt(selector.get("matchLabels")),
+        tls_secrets=tuple(sorted((str(a).lower(), str(s)) for a, s in _d(k, "tlsSecrets").items())),
+        app_root=str(k.get("appRoot", "/app")),
+        pools=tuple(pools),
+    )

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.errors import Diagnostic, Location, ManifestError, Severity
-from orchestrator.manifest.build import build_resources
+from orchestrator.manifest.build import build_kubernetes, build_resources
 from orchestrator.manifest.checks import check
 from orchestrator.manifest.identities import Identities
 from orchestrator.manifest.locate import Document, PathT, parse_yaml
@@ -85,6 +85,10 @@ class LoadedManifest:
     source: ManifestSet
     warnings: tuple[Diagnostic, ...] = ()
     locations: Mapping[Key, Location] = field(default_factory=dict)
+    #: ``where(section, name, *path)`` → where that manifest path is written (field precision; a
+    #: path not written falls back to the nearest enclosing one). ``name`` is ``None`` for the
+    #: session. Renderers use it to put their warnings on the field they are about.
+    where: Callable[..., Location] | None = None
 
 
 def _is_manifest_name(name: str) -> bool:
@@ -203,6 +207,8 @@ def untrusted(mset: ManifestSet, trusted_uid: int) -> list[Diagnostic]:
 class _Merge:
     data: dict[str, object] = field(default_factory=dict)
     origins: dict[tuple[str, str | None], Document] = field(default_factory=dict)
+    #: Each pool's ``cwd`` as written, before ``_resolve_paths`` made it absolute on this host.
+    cwd_as_written: dict[str, str] = field(default_factory=dict)
 
     def where(self, section: str, name: str | None, *rest: str | int) -> Location:
         doc = self.origins.get((section, name))
@@ -250,6 +256,8 @@ def _merge(docs: list[Document], problems: list[Diagnostic]) -> _Merge:
                     )
                     continue
                 merge.origins[(section, name)] = doc
+                if section == "workers" and isinstance(body, dict) and "cwd" in body:
+                    merge.cwd_as_written[name] = str(body["cwd"])
                 target[name] = _resolve_paths(section, body, doc.file)
     return merge
 
@@ -351,8 +359,10 @@ def load_manifest(
         key: merge.where(SECTION[key.kind], None if key.kind.value == "session" else key.name)
         for key in resources
     }
-    desired = DesiredState.of(resources, mset.sha256)
-    return LoadedManifest(desired, mset, tuple(_sorted(problems)), locations)
+    desired = DesiredState.of(
+        resources, mset.sha256, build_kubernetes(filled, merge.cwd_as_written)
+    )
+    return LoadedManifest(desired, mset, tuple(_sorted(problems)), locations, merge.where)
 
 
 def _sorted(problems: list[Diagnostic]) -> list[Diagnostic]:

@@ -9,6 +9,8 @@ from orchestrator.model.desired import (
     DesiredState,
     EnvVar,
     Health,
+    KubernetesPool,
+    KubernetesSettings,
     ListenerSettings,
     Metrics,
     Principal,
@@ -60,4 +62,6 @@ __all__ = [
     "UrlGroup",
     "Verbosity503",
     "WorkerPool",
+    "KubernetesPool",
+    "KubernetesSettings",
 ]

@@ -303,6 +303,56 @@ class WorkerPool:
         return frozenset({self.session, self.queue})
 
 
+Pairs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KubernetesPool:
+    """A pool's ``kubernetes:`` overrides for ``render kubernetes``; ``None`` inherits the session's.
+
+    ``cwd_as_written`` is the pool's ``cwd`` before it was resolved against the manifest's directory:
+    a container's working directory is a path in the image, not on this host.
+    """
+
+    image: str | None = None
+    namespace: str | None = None
+    service_account_prefix: str | None = None
+    command: tuple[str, ...] | None = None
+    labels: Pairs | None = None
+    annotations: Pairs | None = None
+    run_as_user: int | None = None
+    cwd_as_written: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KubernetesSettings:
+    """``session.kubernetes`` and every ``workers.NAME.kubernetes``: what only the Kubernetes renderer
+    reads.
+
+    Kept beside the resources, not in them, on purpose: the plan diffs resources, so a change of only
+    these settings plans nothing and restarts no worker on the linux or httpsys backends.
+    """
+
+    image: str | None = None
+    namespace: str = "default"
+    gateway_class_name: str | None = None
+    service_account_prefix: str = "orch-"
+    labels: Pairs = ()
+    annotations: Pairs = ()
+    gateway_namespace: str | None = None
+    gateway_labels: Pairs | None = None
+    tls_secrets: Pairs = ()
+    app_root: str = "/app"
+    pools: tuple[tuple[str, KubernetesPool], ...] = ()
+
+    def pool(self, name: str) -> KubernetesPool:
+        """The overrides of one pool (all ``None`` when it has no ``kubernetes:``)."""
+        for pool_name, settings in self.pools:
+            if pool_name == name:
+                return settings
+        return KubernetesPool()
+
+
 Resource = Session | RequestQueue | UrlGroup | WorkerPool
 
 RESOURCE_TYPES: dict[Kind, type[Session | RequestQueue | UrlGroup | WorkerPool]] = {
@@ -323,11 +373,17 @@ class DesiredState:
 
     resources: Mapping[Key, Resource]
     manifest_sha256: str = ""
+    #: Read by the Kubernetes renderer only; never diffed (see ``KubernetesSettings``).
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings, compare=False)
 
     @staticmethod
-    def of(resources: Mapping[Key, Resource], manifest_sha256: str = "") -> DesiredState:
+    def of(
+        resources: Mapping[Key, Resource],
+        manifest_sha256: str = "",
+        kubernetes: KubernetesSettings | None = None,
+    ) -> DesiredState:
         """Build a desired state with a read-only, ordered mapping."""
-        return DesiredState(_freeze(resources), manifest_sha256)
+        return DesiredState(_freeze(resources), manifest_sha256, kubernetes or KubernetesSettings())
 
     @property
     def session(self) -> Session | None:
