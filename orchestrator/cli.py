@@ -90,6 +90,53 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_ERROR
 
 
+def cmd_render_kubernetes(args: argparse.Namespace) -> int:
+    """``orchestrator render kubernetes PATH``: the manifest as Kubernetes and Gateway API objects."""
+    from orchestrator.manifest import load_manifest
+    from orchestrator.render import dump_yaml, file_names, render_kubernetes
+
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise OrchestratorError(f"{args.out}: exists and is not a directory (-o takes a directory)")
+    # No host identity checks: the objects run in a cluster, not as this host's users.
+    loaded = load_manifest(args.path)
+    rendering = render_kubernetes(loaded.desired, where=loaded.where, namespace=args.namespace)
+    warnings = [*loaded.warnings, *rendering.warnings]
+    _print_diagnostics(warnings)
+    if args.strict and warnings:
+        print(
+            f"{args.path}: {_plural(len(warnings), 'warning')}, which --strict makes errors",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    documents = list(rendering.documents)
+    if args.check:
+        from orchestrator.render.check import check_documents
+
+        problems = check_documents(documents)
+        for problem in problems:
+            print(f"{args.path}: {problem}", file=sys.stderr)
+        if problems:
+            print(
+                f"{args.path}: the rendered objects are invalid "
+                f"({_plural(len(problems), 'problem')}); nothing was written",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+    if not args.out:
+        sys.stdout.write(dump_yaml(documents))
+        return EXIT_OK
+    try:
+        os.makedirs(args.out, exist_ok=True)
+        for name, doc in zip(file_names(documents), documents, strict=True):
+            with open(os.path.join(args.out, name), "w", encoding="utf-8") as fh:
+                fh.write(dump_yaml([doc]))
+    except OSError as exc:
+        where = exc.filename or args.out
+        raise OrchestratorError(f"{where}: cannot write: {exc.strerror or exc}") from exc
+    print(f"wrote {_plural(len(documents), 'file')} to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -434,6 +481,12 @@ The broker checks your uid and groups against the queue's ACL and passes its lis
   orchestrator worker --threads 16 "factory:create_app()"
 
 Serves a WSGI app from the socket the controller hands over as fd 3 (LISTEN_FDS).""",
+    "render kubernetes": """examples:
+  orchestrator render kubernetes site.yaml | kubectl apply -f -
+  orchestrator render kubernetes site.yaml -o k8s/        # one file per object: k8s/kind-name.yaml
+  orchestrator render kubernetes site.yaml --namespace staging --strict --check
+
+exit codes: 0 rendered (warnings on stderr), 1 errors (or warnings with --strict)""",
     "schema": """examples:
   orchestrator schema > manifest.schema.json
   # editors: put this first line in a manifest
@@ -585,8 +638,51 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("worker", cmd_worker, "serve a WSGI app from the inherited queue socket")
     p.add_argument("worker_args", nargs=argparse.REMAINDER, metavar="[OPTIONS] MODULE:APP")
 
+    p = add("render", cmd_render_help, "render the manifest for another platform")
+    targets = p.add_subparsers(dest="target", metavar="TARGET")
+    k = targets.add_parser(
+        "kubernetes",
+        help="Kubernetes and Gateway API objects (docs/kubernetes.md)",
+        description=(
+            "Render the manifest as Kubernetes and Gateway API objects: a Gateway, an HTTPRoute "
+            "per URL group, a Service and a NetworkPolicy per queue, a ServiceAccount and a "
+            "Deployment per worker pool. Warnings (what http.sys does that a cluster will not) "
+            "go to stderr."
+        ),
+        epilog=EXAMPLES.get("render kubernetes"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    k.set_defaults(handler=cmd_render_kubernetes)
+    k.add_argument("path", metavar="PATH", help="a manifest file or directory")
+    k.add_argument(
+        "-o",
+        "--out",
+        metavar="DIR",
+        help="write one file per object (kind-name.yaml) into DIR instead of printing a stream",
+    )
+    k.add_argument(
+        "--namespace",
+        metavar="NS",
+        help="namespace of every object whose pool names none (over session.kubernetes.namespace)",
+    )
+    k.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
+    k.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the objects offline against the Kubernetes and Gateway API schemas "
+        "first (needs orchestrator[kubernetes])",
+    )
+
     add("schema", cmd_schema, "print the manifest JSON Schema")
     return parser
+
+
+def cmd_render_help(args: argparse.Namespace) -> int:
+    """``orchestrator render`` without a target: say which targets there are."""
+    print(
+        "orchestrator render: name a target: orchestrator render kubernetes PATH", file=sys.stderr
+    )
+    return EXIT_ERROR
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
