@@ -10,6 +10,8 @@ What is warned about: only fields a manifest sets to something other than their 
 that cannot be carried over would make every render noisy), each warning on the field it is about.
 The table in docs/kubernetes.md lists every field and its warning; the tests hold the two together.
 
+Names, quantities and the no-equivalent table are in ``render.k8s_values``.
+
 Pure: standard library, ``orchestrator.model``, ``orchestrator.routing`` (through ``precedence``) and
 ``orchestrator.errors``. Must not import os, socket, subprocess, threading, logging, time or asyncio, nor
 any backend: a renderer never talks to a host or a cluster.
@@ -17,11 +19,8 @@ any backend: a renderer never talks to a host or a cluster.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import math
 import re
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -45,8 +44,42 @@ from orchestrator.model.desired import (
     WorkerPool,
 )
 from orchestrator.model.ids import Kind
-from orchestrator.model.units import format_duration, format_size
+from orchestrator.model.units import format_duration
 from orchestrator.model.urlprefix import HostKind, UrlPrefix, UrlPrefixError, parse_prefix
+from orchestrator.render.k8s_values import (
+    CONTAINER_PORT,
+    DEFAULT_MAX_LENGTH,
+    DNS_LABEL,
+    GATEWAY_API,
+    GATEWAY_GROUP,
+    GATEWAY_NAME_LABEL,
+    KIND_ORDER,
+    L_GROUP,
+    L_POOL,
+    L_QUEUE,
+    L_SESSION,
+    LISTEN_ARG,
+    MANAGED_BY,
+    NO_EQUIVALENT,
+    RESERVED_PREFIX,
+    SERVICE_PORT,
+    WINDOWS_PATH,
+    changed_paths,
+    default_uid,
+    dns_label,
+    gateway_duration,
+    host_word,
+    listener_name,
+    no_where,
+    normpath,
+    ordered_diagnostics,
+    path_value,
+    quantity_bytes,
+    quantity_cpu,
+    runner_args,
+    show_value,
+    whole_seconds,
+)
 from orchestrator.render.precedence import RoutedPrefix, divergences
 
 __all__ = [
@@ -61,90 +94,6 @@ __all__ = [
 Where = Callable[..., Location]
 Doc = dict[str, object]
 
-#: Every container serves HTTP here (the runner's ``--listen``); Services send their port 80 to it.
-CONTAINER_PORT = 8080
-SERVICE_PORT = 80
-LISTEN_ARG = f"0.0.0.0:{CONTAINER_PORT}"
-
-GATEWAY_API = "gateway.networking.k8s.io/v1"
-GATEWAY_GROUP = "gateway.networking.k8s.io"
-MANAGED_BY = ("app.kubernetes.io/managed-by", "orchestrator")
-#: Label keys the renderer owns (selectors depend on them); a manifest may not set them.
-RESERVED_PREFIX = "orchestrator/"
-L_SESSION, L_QUEUE, L_POOL, L_GROUP = (
-    "orchestrator/session",
-    "orchestrator/queue",
-    "orchestrator/pool",
-    "orchestrator/url-group",
-)
-GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
-
-#: Kinds in the order they are printed: what others refer to comes first, for ``kubectl apply -f -``.
-KIND_ORDER = ("ServiceAccount", "Service", "NetworkPolicy", "Deployment", "Gateway", "HTTPRoute")
-
-#: ``queues.NAME.maxLength``'s default (the schema's); only another value is warned about.
-DEFAULT_MAX_LENGTH = 1000
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_WINDOWS_PATH = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
-
-#: Why a field has no equivalent, by (section, manifest path). The summary of each warning is
-#: "no Kubernetes equivalent, not rendered: WHY" (docs/kubernetes.md quotes these).
-NO_EQUIVALENT: dict[tuple[str, str], str] = {
-    ("session", "backend"): "the cluster, not a backend, runs the objects",
-    ("session", "runDir"): "there are no controller sockets in a cluster",
-    ("session", "timeouts.entityBody"): "the Gateway implementation sets its own body timeout",
-    ("session", "timeouts.drainEntityBody"): "the Gateway implementation drains bodies itself",
-    ("session", "timeouts.idleConnection"): (
-        "the Gateway implementation sets its own idle connection timeout"
-    ),
-    ("session", "timeouts.headerWait"): (
-        "the Gateway implementation sets its own header timeout (the slowloris guard)"
-    ),
-    ("session", "timeouts.minSendRate"): "the Gateway API has no minimum send rate",
-    ("session", "limits.maxConnections"): "the Gateway API has no connection limit",
-    ("session", "limits.maxRequestHeaderBytes"): "the Gateway API has no request head limit",
-    ("session", "limits.maxUrlBytes"): "the Gateway API has no URL length limit",
-    ("session", "limits.maxBodyBytes"): "the Gateway API has no request body limit",
-    ("session", "limits.maxHeaderFields"): "the Gateway API has no header count limit",
-    ("session", "listener.user"): "the Gateway implementation's pods are its own",
-    ("session", "listener.group"): "the Gateway implementation's pods are its own",
-    ("session", "listener.processes"): (
-        "the Gateway implementation's pods are its own (scale them with its own settings)"
-    ),
-    ("session", "listener.openFiles"): "the Gateway implementation's pods are its own",
-    ("session", "metrics.address"): (
-        "the controller's metrics do not exist in a cluster; the Gateway implementation has its own"
-    ),
-    ("session", "adminGroup"): "there is no admin API in a cluster (use Kubernetes RBAC)",
-    ("queues", "maxLength"): (
-        "a Service has no queue length; requests wait in the Gateway and the pods instead"
-    ),
-    ("queues", "verbosity503"): "the Gateway implementation decides what a refused client sees",
-    ("urlGroups", "maxConnections"): "the Gateway API has no connection limit per route",
-    ("urlGroups", "timeouts.entityBody"): "HTTPRoute timeouts cover only the whole request",
-    ("urlGroups", "timeouts.drainEntityBody"): "HTTPRoute timeouts cover only the whole request",
-    ("urlGroups", "timeouts.idleConnection"): "HTTPRoute timeouts cover only the whole request",
-    ("urlGroups", "timeouts.headerWait"): "HTTPRoute timeouts cover only the whole request",
-    ("urlGroups", "timeouts.minSendRate"): "the Gateway API has no minimum send rate",
-    ("workers", "user"): "each pool runs as its own fixed uid (kubernetes.runAsUser)",
-    ("workers", "group"): "each pool runs as its own fixed gid (kubernetes.runAsUser)",
-    ("workers", "groups"): "pods get no supplementary groups",
-    ("workers", "allowRoot"): "pods never run as root (runAsNonRoot: true)",
-    ("workers", "restart.initialBackoff"): "the kubelet's restart backoff is fixed",
-    ("workers", "restart.maxBackoff"): "the kubelet's restart backoff is fixed",
-    ("workers", "restart.resetAfter"): "the kubelet's restart backoff is fixed",
-    ("workers", "recycling.requests"): "Kubernetes does not recycle pods after N requests",
-    ("workers", "recycling.memory"): (
-        "Kubernetes does not recycle pods by memory (limits.memory kills instead)"
-    ),
-    ("workers", "recycling.schedule"): (
-        "Kubernetes does not recycle pods on a schedule (a CronJob running "
-        "'kubectl rollout restart' can)"
-    ),
-    ("workers", "limits.pids"): "a pod's process limit is a node setting (podPidsLimit)",
-    ("workers", "limits.openFiles"): "a container's descriptor limit is the runtime's",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Rendering:
@@ -152,85 +101,6 @@ class Rendering:
 
     documents: tuple[Doc, ...]
     warnings: tuple[Diagnostic, ...]
-
-
-def default_uid(pool: str) -> int:
-    """The fixed uid of a pool that names none: 100000 plus a stable hash of its name (< 900000).
-
-    A hash, not a position, so adding or removing another pool never changes a pool's uid.
-    """
-    return 100_000 + zlib.crc32(pool.encode()) % 900_000
-
-
-def _no_where(section: str, name: str | None, *path: str | int) -> Location:
-    parts = [section] + ([name] if name else []) + [str(p) for p in path]
-    return Location("<manifest>", path=".".join(parts))
-
-
-def dns_label(text: str, *, letter_first: bool = False) -> str:
-    """``text`` as a DNS-1123 label (a DNS-1035 label when ``letter_first``): lowercase letters,
-    digits and ``-``, at most 63 characters; a longer name keeps a hash of the whole."""
-    label = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-") or "x"
-    if letter_first and not label[0].isalpha():
-        label = "x-" + label
-    if len(label) > 63:
-        digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-        label = label[:54].rstrip("-") + "-" + digest
-    return label
-
-
-def _seconds(value: float) -> int:
-    return max(1, math.ceil(value))
-
-
-def gateway_duration(seconds: float) -> str:
-    """A Gateway API duration (``1h2m3s500ms``; at most 5 digits per unit)."""
-    ms = round(seconds * 1000)
-    if ms == 0:
-        return "0s"
-    parts = []
-    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
-        n, ms = divmod(ms, size)
-        if n:
-            parts.append(f"{n}{unit}")
-    return "".join(parts)
-
-
-def quantity_bytes(value: int) -> str:
-    """A byte count as a Kubernetes quantity (``256Mi``, or plain bytes)."""
-    for suffix, size in (("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
-        if value % size == 0 and value >= size:
-            return f"{value // size}{suffix}"
-    return str(value)
-
-
-def quantity_cpu(value: float) -> str:
-    """CPUs as a Kubernetes quantity (``2``, ``500m``)."""
-    millis = round(value * 1000)
-    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
-
-
-def _manifest_paths(obj: object, default: object, prefix: str = "") -> Iterable[str]:
-    """Dotted manifest paths of the leaf fields of ``obj`` that differ from ``default``."""
-    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
-        name = str(f.metadata.get("manifest") or f.name)
-        path = f"{prefix}.{name}" if prefix else name
-        mine, theirs = getattr(obj, f.name), getattr(default, f.name)
-        if dataclasses.is_dataclass(mine) and not isinstance(mine, type):
-            yield from _manifest_paths(mine, theirs, path)
-        elif mine != theirs:
-            yield path
-
-
-def _runner_args(command: tuple[str, ...]) -> list[str] | None:
-    """The arguments after ``orchestrator worker`` (or ``python -m orchestrator worker``), or
-    ``None`` when ``command`` is not the portable runner."""
-    program = re.split(r"[\\/]", command[0])[-1].lower()
-    if program in ("orchestrator", "orchestrator.exe") and command[1:2] == ("worker",):
-        return list(command[2:])
-    if program.startswith("python") and command[1:4] == ("-m", "orchestrator", "worker"):
-        return list(command[4:])
-    return None
 
 
 @dataclass(slots=True)
@@ -350,12 +220,12 @@ class _Renderer:
             self.no_equivalent("session", name, "backend", s.backend.value)
         if s.run_dir is not None:
             self.no_equivalent("session", name, "runDir", s.run_dir)
-        for path in _manifest_paths(s.timeouts, Timeouts(), "timeouts"):
+        for path in changed_paths(s.timeouts, Timeouts(), "timeouts"):
             if path != "timeouts.requestQueue":
-                self.no_equivalent("session", name, path, _show(s, path))
+                self.no_equivalent("session", name, path, show_value(s, path))
         for part, default in (("limits", SessionLimits()), ("listener", ListenerSettings())):
-            for path in _manifest_paths(getattr(s, part), default, part):
-                self.no_equivalent("session", name, path, _show(s, path))
+            for path in changed_paths(getattr(s, part), default, part):
+                self.no_equivalent("session", name, path, show_value(s, path))
         if s.metrics.address is not None:
             self.no_equivalent("session", name, "metrics.address", s.metrics.address)
         if s.admin_group is not None:
@@ -417,7 +287,7 @@ class _Renderer:
         name = p.pool.key.name
         if p.k.command is not None:
             return list(p.k.command)
-        args = _runner_args(p.pool.command)
+        args = runner_args(p.pool.command)
         loc = self.where("workers", name, "command")
         if args is None:
             self.error(
@@ -447,7 +317,7 @@ class _Renderer:
             return None
         if written is None:
             written = p.pool.cwd
-        if _WINDOWS_PATH.match(written):
+        if WINDOWS_PATH.match(written):
             self.error(
                 f"cwd {written!r} is a Windows path, which a Linux container cannot use",
                 self.where("workers", p.pool.key.name, "cwd"),
@@ -456,9 +326,9 @@ class _Renderer:
             )
             return None
         if written.startswith("/"):
-            return _normpath(written)
-        joined = _normpath(self.k.app_root.rstrip("/") + "/" + written)
-        if not joined.startswith(_normpath(self.k.app_root)):
+            return normpath(written)
+        joined = normpath(self.k.app_root.rstrip("/") + "/" + written)
+        if not joined.startswith(normpath(self.k.app_root)):
             self.error(
                 f"cwd {written!r} climbs out of the manifest's directory",
                 self.where("workers", p.pool.key.name, "cwd"),
@@ -583,8 +453,8 @@ class _Renderer:
         if h.path is not None:
             probe: Doc = {
                 "httpGet": {"path": h.path, "port": CONTAINER_PORT},
-                "periodSeconds": _seconds(h.interval_s),
-                "timeoutSeconds": _seconds(h.timeout_s),
+                "periodSeconds": whole_seconds(h.interval_s),
+                "timeoutSeconds": whole_seconds(h.timeout_s),
                 "failureThreshold": h.unhealthy_threshold,
             }
             out["readinessProbe"] = dict(probe)
@@ -613,8 +483,8 @@ class _Renderer:
             self.no_equivalent("workers", name, "groups", ", ".join(pool.groups))
         if pool.allow_root:
             self.no_equivalent("workers", name, "allowRoot", "true")
-        for path in _manifest_paths(pool.restart, RestartPolicy(), "restart"):
-            self.no_equivalent("workers", name, path, _show(pool, path))
+        for path in changed_paths(pool.restart, RestartPolicy(), "restart"):
+            self.no_equivalent("workers", name, path, show_value(pool, path))
         if pool.rapid_fail != RapidFail() and pool.rapid_fail.enabled:
             rf = pool.rapid_fail
             self.warn(
@@ -633,9 +503,9 @@ class _Renderer:
                 self.where("workers", name, "recycling", "time"),
                 f"recycling.time is {format_duration(recycling.time_s)}.",
             )
-        for path in _manifest_paths(recycling, Recycling(), "recycling"):
+        for path in changed_paths(recycling, Recycling(), "recycling"):
             if path != "recycling.time":
-                self.no_equivalent("workers", name, path, _show(pool, path))
+                self.no_equivalent("workers", name, path, show_value(pool, path))
         if pool.limits.pids is not None:
             self.no_equivalent("workers", name, "limits.pids", pool.limits.pids)
         if pool.limits.open_files is not None:
@@ -799,7 +669,7 @@ class _Renderer:
             for prefix in prefixes:
                 host = prefix.host if prefix.host_kind is HostKind.EXPLICIT else None
                 key = (prefix.scheme, prefix.port, host)
-                listeners.setdefault(key, _listener_name(key))
+                listeners.setdefault(key, listener_name(key))
                 if prefix.host_kind is HostKind.IP:
                     self.warn(
                         f"URL prefix {prefix} is bound to IP address {prefix.host}: a Gateway "
@@ -882,7 +752,7 @@ class _Renderer:
                 continue
             name = secrets.get(binding.address)
             if name is None:
-                name = dns_label(f"{self.gateway_name}-tls-{_host_word(b_host)}-{b_port}")
+                name = dns_label(f"{self.gateway_name}-tls-{host_word(b_host)}-{b_port}")
                 self.warn(
                     f"the certificate for {binding.address} is a file on this host: the Gateway "
                     f'reads it from Secret "{name}", which is not rendered',
@@ -913,9 +783,9 @@ class _Renderer:
         assert group.queue is not None
         namespace = queues_ns[group.queue.name]
         loc = self.where("urlGroups", name)
-        for path in _manifest_paths(group.timeouts, type(group.timeouts)(), "timeouts"):
+        for path in changed_paths(group.timeouts, type(group.timeouts)(), "timeouts"):
             if path != "timeouts.requestQueue":
-                self.no_equivalent("urlGroups", name, path, _show(group, path))
+                self.no_equivalent("urlGroups", name, path, show_value(group, path))
         if group.max_connections is not None:
             self.no_equivalent("urlGroups", name, "maxConnections", group.max_connections)
         timeout = group.timeouts.request_queue_s
@@ -936,7 +806,7 @@ class _Renderer:
             if namespace != gateway_ns:
                 parent["namespace"] = gateway_ns
             parent["sectionName"] = section
-            paths = sorted({_path_value(p.path) for p in by_listener[key]})
+            paths = sorted({path_value(p.path) for p in by_listener[key]})
             rules: list[Doc] = []
             for start in range(0, len(paths), 64):  # the CRD allows 64 matches per rule
                 rule: Doc = {
@@ -979,7 +849,7 @@ class _Renderer:
         routed = self.routed(queues_ns)
         self.gateway_and_routes(routed, queues_ns)
         if self.errors:
-            raise ManifestError(_ordered(self.errors + self.warnings))
+            raise ManifestError(ordered_diagnostics(self.errors + self.warnings))
         docs = sorted(
             self.docs,
             key=lambda d: (
@@ -988,72 +858,13 @@ class _Renderer:
                 str(_meta(d)["name"]),
             ),
         )
-        return Rendering(tuple(docs), tuple(_ordered(self.warnings)))
+        return Rendering(tuple(docs), tuple(ordered_diagnostics(self.warnings)))
 
 
 def _meta(doc: Doc) -> Mapping[str, object]:
     meta = doc["metadata"]
     assert isinstance(meta, Mapping)
     return meta
-
-
-def _ordered(diags: list[Diagnostic]) -> list[Diagnostic]:
-    def order(d: Diagnostic) -> tuple[str, int, int, str]:
-        loc = d.location
-        return (loc.file, loc.line, loc.column, d.summary) if loc else ("", 0, 0, d.summary)
-
-    return sorted(diags, key=order)
-
-
-def _show(obj: object, path: str) -> str:
-    """A field's value in manifest spelling (``10s``, ``1MiB``), for warning details."""
-    value: object = obj
-    holder: object = obj
-    unit = ""
-    for part in path.split("."):
-        for f in dataclasses.fields(holder):  # type: ignore[arg-type]
-            if (f.metadata.get("manifest") or f.name) == part:
-                value = getattr(holder, f.name)
-                unit = str(f.metadata.get("unit") or "")
-                break
-        holder = value
-    if unit == "duration" and isinstance(value, int | float):
-        return format_duration(float(value))
-    if unit == "size" and isinstance(value, int):
-        return format_size(value)
-    if isinstance(value, tuple):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _normpath(path: str) -> str:
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
-
-
-def _host_word(host: str) -> str:
-    return {"+": "all", "*": "any", "0.0.0.0": "all", "[::]": "all"}.get(host, host)
-
-
-def _listener_name(key: tuple[str, int, str | None]) -> str:
-    scheme, port, host = key
-    return f"{scheme}-{port}" if host is None else f"{scheme}-{port}-{host}"
-
-
-def _path_value(path: str) -> str:
-    # The Gateway API ignores a PathPrefix's trailing slash ("/app/" and "/app" both match "/app" and
-    # "/app/x", never "/apple"); the conventional spelling has none.
-    return path if path == "/" else path.rstrip("/")
 
 
 def render_kubernetes(
@@ -1075,7 +886,7 @@ def render_kubernetes(
         ManifestError: with every problem that stops the render (a pool without an image, a
             command that cannot be adapted, a name collision, ...) and the warnings.
     """
-    if namespace is not None and not (_DNS_LABEL.match(namespace) and len(namespace) <= 63):
+    if namespace is not None and not (DNS_LABEL.match(namespace) and len(namespace) <= 63):
         raise ManifestError(
             [
                 Diagnostic(
@@ -1085,4 +896,4 @@ def render_kubernetes(
                 )
             ]
         )
-    return _Renderer(desired, where or _no_where, namespace).run()
+    return _Renderer(desired, where or no_where, namespace).run()

@@ -14,15 +14,15 @@ from orchestrator.manifest import load_manifest
 from orchestrator.model.live import LiveState
 from orchestrator.plan.diff import make_plan
 from orchestrator.render import render_kubernetes
-from orchestrator.render.kubernetes import (
+from orchestrator.render.k8s_values import (
     NO_EQUIVALENT,
-    Rendering,
     default_uid,
     dns_label,
     gateway_duration,
     quantity_bytes,
     quantity_cpu,
 )
+from orchestrator.render.kubernetes import Rendering
 from tests.conftest import REPO
 
 HERE = os.path.dirname(os.path.abspath(__file__))
