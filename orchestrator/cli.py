@@ -635,7 +635,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD...")
     p.add_argument("--run-dir", metavar="DIR", help="the run directory of the controller")
 
-    p = add("worker", cmd_worker, "serve a WSGI app from the inherited queue socket")
+    p = add(
+        "worker",
+        cmd_worker,
+        "serve a WSGI or ASGI app from the inherited queue socket, or on --listen HOST:PORT",
+    )
     p.add_argument("worker_args", nargs=argparse.REMAINDER, metavar="[OPTIONS] MODULE:APP")
 
     p = add("render", cmd_render_help, "render the manifest for another platform")
