@@ -59,16 +59,22 @@ class Diagnostic:
         return line
 
     def to_json(self) -> dict[str, object]:
-        """Return the diagnostic as plain data (for ``--json`` output)."""
+        """Return the diagnostic as plain data (for ``--json`` output).
+
+        ``message`` and ``hint`` are the names CI tools read (``hint`` is ``null`` when there is
+        none); ``summary`` and ``detail`` are the same texts under the names of format 1.0.
+        """
         loc = self.location
         return {
-            "severity": str(self.severity),
-            "summary": self.summary,
-            "detail": self.detail,
             "file": loc.file if loc else None,
             "line": loc.line if loc else None,
             "column": loc.column if loc else None,
             "path": loc.path if loc else None,
+            "severity": str(self.severity),
+            "message": self.summary,
+            "hint": self.detail or None,
+            "summary": self.summary,
+            "detail": self.detail,
         }
 
 
