@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from orchestrator.cli.common import (
     EXIT_ERROR,
@@ -17,16 +18,24 @@ from orchestrator.cli.common import (
     plural,
     print_diagnostics,
 )
-from orchestrator.errors import ManifestError, OrchestratorError, Severity
+from orchestrator.errors import Diagnostic, Location, OrchestratorError, Severity
 from orchestrator.model.ids import Kind
+
+if TYPE_CHECKING:
+    from orchestrator.manifest.load import ManifestSet
 
 EXAMPLES = {
     "validate": """examples:
   orchestrator validate site.yaml
   orchestrator validate manifests/            # every *.yaml/*.yml in the directory, merged
-  orchestrator validate --json manifests/ | jq '.manifests[].diagnostics'
+  orchestrator validate --json manifests/ | jq '.diagnostics[] | select(.severity == "error")'
+  git show main:site.yaml | orchestrator validate -        # '-' reads the manifest from stdin
+  git show main:site.yaml | orchestrator validate --stdin-filename site.yaml -
+  orchestrator validate --warnings-as-errors site.yaml      # CI: a warning fails the check
 
-exit codes: 0 valid, 1 invalid""",
+exit codes: 0 valid, 1 invalid (or warnings, with --warnings-as-errors)
+--json prints a document on stdout in every case: 'errored' is true when the exit code is 1, and
+'diagnostics' lists every problem with file, line, column, path, severity, message and hint.""",
     "render kubernetes": """examples:
   orchestrator render kubernetes site.yaml | kubectl apply -f -
   orchestrator render kubernetes site.yaml -o k8s/        # one file per object: k8s/kind-name.yaml
@@ -40,52 +49,89 @@ exit codes: 0 rendered (warnings on stderr), 1 errors (or warnings with --strict
 }
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    """``orchestrator validate PATH...``: schema and semantic checks, offline."""
+#: The name ``validate -`` gives the manifest it reads from stdin, in messages and JSON.
+STDIN_NAME = "<stdin>"
+#: ``validate --json``'s format (schemas/validate.schema.json); a minor version only adds fields.
+VALIDATE_FORMAT = "1.1"
+
+
+def _read_stdin(name: str) -> ManifestSet:
+    """The manifest piped to ``validate -``: one file, called ``name`` in messages. The loader takes
+    relative paths in it (a pool's ``cwd``, TLS files) from that name's directory."""
+    from orchestrator.manifest.load import ManifestFile, ManifestSet
+
+    return ManifestSet(name, (ManifestFile(name, sys.stdin.buffer.read()),))
+
+
+def _validate_one(path: str, stdin_name: str) -> dict[str, object]:
+    """Load one manifest (``-``: stdin) and report it as ``validate --json`` does, diagnostics as
+    ``Diagnostic`` values still (the caller renders them)."""
     from orchestrator.manifest import load_manifest
     from orchestrator.manifest.identities import HostIdentities
 
-    results: list[dict[str, object]] = []
-    ok = True
-    for path in args.paths:
-        try:
-            loaded = load_manifest(path, identities=HostIdentities(), strict_identities=False)
-        except ManifestError as exc:
-            ok = False
-            diags = list(exc.diagnostics)
-            errors = [d for d in diags if d.severity is Severity.ERROR]
-            results.append({"path": path, "valid": False, "sha256": None, "diagnostics": diags})
-            if not args.json:
-                print_diagnostics(diags)
-                n = len(errors)
-                print(f"{path}: invalid ({n} error{'s' if n != 1 else ''})", file=sys.stderr)
-            continue
-        desired = loaded.desired
-        counts = {
-            str(kind): len(desired.of_kind(kind))
-            for kind in (Kind.QUEUE, Kind.URLGROUP, Kind.WORKER)
+    name = stdin_name if path == "-" else path
+    try:
+        source = _read_stdin(name) if path == "-" else path
+        loaded = load_manifest(source, identities=HostIdentities(), strict_identities=False)
+    except OrchestratorError as exc:
+        # ManifestError carries every problem; any other error here is about the path itself.
+        return {"path": name, "valid": False, "sha256": None, "diagnostics": list(exc.diagnostics)}
+    except OSError as exc:
+        # An unreadable stdin (closed, a directory) is still reported in the document.
+        where = Location(name)
+        text = exc.strerror or str(exc)
+        return {
+            "path": name,
+            "valid": False,
+            "sha256": None,
+            "diagnostics": [Diagnostic(f"cannot read: {text}", location=where)],
         }
-        results.append(
-            {
-                "path": path,
-                "valid": True,
-                "sha256": desired.manifest_sha256,
-                "diagnostics": list(loaded.warnings),
-                "objects": counts,
-            }
-        )
-        if not args.json:
-            print_diagnostics(loaded.warnings)
-            print(
-                f"{path}: valid ({plural(counts['queue'], 'queue')}, "
-                f"{plural(counts['urlgroup'], 'URL group')}, "
-                f"{plural(counts['worker'], 'worker pool')}; "
-                f"manifest {desired.manifest_sha256[:12]})"
+    desired = loaded.desired
+    counts = {
+        str(kind): len(desired.of_kind(kind)) for kind in (Kind.QUEUE, Kind.URLGROUP, Kind.WORKER)
+    }
+    return {
+        "path": name,
+        "valid": True,
+        "sha256": desired.manifest_sha256,
+        "diagnostics": list(loaded.warnings),
+        "objects": counts,
+    }
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``orchestrator validate PATH...``: schema and semantic checks, offline."""
+    stdin_name = args.stdin_filename or STDIN_NAME
+    results: list[dict[str, object]] = []
+    for i, path in enumerate(args.paths):
+        if path == "-" and "-" in args.paths[:i]:
+            # Reported in the document rather than as a usage error: --json always prints one.
+            again = Diagnostic(
+                "'-' given more than once",
+                "stdin holds one manifest and was read for the first '-'.",
+                Location(stdin_name),
             )
+            results.append(
+                {"path": stdin_name, "valid": False, "sha256": None, "diagnostics": [again]}
+            )
+            continue
+        results.append(_validate_one(path, stdin_name))
+    diagnostics: list[Diagnostic] = [
+        d
+        for r in results
+        for d in r["diagnostics"]  # type: ignore[attr-defined]
+    ]
+    valid = all(r["valid"] for r in results)
+    warnings = [d for d in diagnostics if d.severity is Severity.WARNING]
+    promoted = bool(args.warnings_as_errors and warnings)
+    errored = not valid or promoted
     if args.json:
         doc = {
-            "format_version": "1.0",
-            "valid": ok,
+            "format_version": VALIDATE_FORMAT,
+            "valid": valid,
+            "errored": errored,
+            "warnings_as_errors": bool(args.warnings_as_errors),
+            "diagnostics": [d.to_json() for d in diagnostics],
             "manifests": [
                 {
                     **r,
@@ -98,7 +144,30 @@ def cmd_validate(args: argparse.Namespace) -> int:
             ],
         }
         print(json.dumps(doc, indent=2))
-    return EXIT_OK if ok else EXIT_ERROR
+        return EXIT_ERROR if errored else EXIT_OK
+    for r in results:
+        path, diags = r["path"], r["diagnostics"]
+        assert isinstance(diags, list)
+        print_diagnostics(diags)
+        if not r["valid"]:
+            n = sum(1 for d in diags if d.severity is Severity.ERROR)
+            print(f"{path}: invalid ({plural(n, 'error')})", file=sys.stderr)
+            continue
+        counts, sha = r["objects"], str(r["sha256"])
+        assert isinstance(counts, dict)
+        print(
+            f"{path}: valid ({plural(counts['queue'], 'queue')}, "
+            f"{plural(counts['urlgroup'], 'URL group')}, "
+            f"{plural(counts['worker'], 'worker pool')}; "
+            f"manifest {sha[:12]})"
+        )
+        n_warnings = sum(1 for d in diags if d.severity is Severity.WARNING)
+        if args.warnings_as_errors and n_warnings:
+            print(
+                f"{path}: {plural(n_warnings, 'warning')}, which --warnings-as-errors makes errors",
+                file=sys.stderr,
+            )
+    return EXIT_ERROR if errored else EXIT_OK
 
 
 def cmd_render_kubernetes(args: argparse.Namespace) -> int:
@@ -167,8 +236,30 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def register(add: Adder) -> None:
     """Add this module's commands to the parser."""
     p = add("validate", cmd_validate, "check manifests offline (schema and semantic checks)")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="a manifest file or directory")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="a manifest file or directory; '-' reads one manifest file from stdin (relative "
+        "paths in it, such as a pool's cwd, are taken from the current directory, or from "
+        "--stdin-filename's)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document on stdout, valid or not (schemas/validate.schema.json)",
+    )
+    p.add_argument(
+        "--stdin-filename",
+        metavar="FILE",
+        help="with '-': the file name messages give the piped manifest (default <stdin>); "
+        "relative paths in it are taken from FILE's directory",
+    )
+    p.add_argument(
+        "--warnings-as-errors",
+        action="store_true",
+        help="exit 1 when there is any warning (each manifest says how many)",
+    )
 
     p = add("render", cmd_render_help, "render the manifest for another platform")
     targets = p.add_subparsers(dest="target", metavar="TARGET")
