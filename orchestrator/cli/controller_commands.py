@@ -12,7 +12,14 @@ import json
 import os
 import sys
 
-from orchestrator.cli.common import EXIT_ERROR, EXIT_OK, Adder, duration, run_dir_of
+from orchestrator.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    Adder,
+    check_run_dir,
+    duration,
+    run_dir_of,
+)
 from orchestrator.errors import OrchestratorError
 
 EXAMPLES = {
@@ -38,6 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``orchestrator run PATH``: the controller in the foreground."""
     from orchestrator.controller.daemon import DaemonOptions, run_daemon
 
+    if args.run_dir:
+        check_run_dir(args.run_dir)
     return run_daemon(
         DaemonOptions(
             path=args.path,

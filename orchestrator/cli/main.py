@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from orchestrator import __version__
 from orchestrator.cli import controller_commands, manifest_commands, plan_commands
-from orchestrator.cli.common import EXIT_ERROR, EXIT_OK, Handler
+from orchestrator.cli.common import EXIT_ERROR, EXIT_OK, Handler, path_problem
 from orchestrator.errors import OrchestratorError
 
 EXAMPLES = {
@@ -133,3 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # stdout closed early (e.g. piped into head): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:
+        # A path an option named that cannot be read, written or created (--out into a missing
+        # directory, a run directory on a read-only mount) is the user's to fix: one line, no
+        # traceback. An OSError naming no file is not a path problem and keeps its traceback.
+        message = path_problem(exc)
+        if message is None or args.debug:
+            raise
+        print(message, file=sys.stderr)
+        return EXIT_ERROR
