@@ -32,7 +32,10 @@ Logs go to stderr, one event a line. SIGTERM/SIGINT stop gracefully; SIGHUP re-r
 With NOTIFY_SOCKET set (systemd Type=notify) it reports READY=1 after the first convergence.""",
     "status": """examples:
   orchestrator status
-  orchestrator status --json | jq '.workers[] | {pool, pid, state}'""",
+  orchestrator status --json | jq '.workers[] | {pool, pid, state}'
+  orchestrator status --json --spec > live.json   # a snapshot for: orchestrator plan B --live live.json
+
+--spec adds "spec", the desired state the controller applied: enough to plan against offline.""",
     "open": """examples:
   orchestrator open api -- gunicorn --bind fd://3 app:app
   orchestrator open api -- uvicorn --fd 3 app:app
@@ -66,7 +69,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.controller.client import Client
     from orchestrator.controller.status import render_status
 
-    state = Client(run_dir_of(args, None)).request("state")
+    if args.spec and not args.json:
+        raise OrchestratorError(
+            "--spec is data for 'plan --live': give --json too",
+            "orchestrator status --json --spec > live.json",
+        )
+    client = Client(run_dir_of(args, None))
+    state = client.request("state", {"spec": True} if args.spec else None)
+    if args.spec and state.get("spec") is None:
+        # A snapshot without it would only fail later, in 'plan --live'.
+        raise OrchestratorError(
+            f"the controller at {client.run_dir.root} sent no spec",
+            "It predates 'status --spec', or has not accepted a manifest yet; "
+            "restart it on this version.",
+        )
     state.pop("_at", None)
     if args.json:
         print(json.dumps(state, indent=2, default=str))
@@ -211,6 +227,12 @@ def register(add: Adder) -> None:
 
     p = add("status", cmd_status, "show queues, URL groups, pools, processes and the manifest")
     p.add_argument("--json", action="store_true", help="print the state as JSON")
+    p.add_argument(
+        "--spec",
+        action="store_true",
+        help="with --json: add 'spec', the applied desired state, so that the output is a "
+        "snapshot 'orchestrator plan PATH --live FILE' plans against",
+    )
     p.add_argument("--run-dir", metavar="DIR", help="the run directory of the controller")
 
     p = add("down", cmd_down, "stop everything the controller started, and the controller")
