@@ -497,7 +497,10 @@ class Daemon:
             pid=os.getpid(),
             backend=self.backend.name,
             backend_status=backend_status,
-            manifest_path=self.options.path,
+            # The manifest in force may have been applied from another path (`apply OTHER`).
+            manifest_path=(
+                self.tracker.running.source.root if self.tracker.running else self.options.path
+            ),
             tracker=self.tracker,
             generation=self.reconciler.generation,
             passes=self.pass_count,
