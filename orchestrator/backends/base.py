@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from orchestrator.model.live import LiveState
+from orchestrator.plan.rules import BASELINE, ChangeRules
 from orchestrator.plan.steps import Step
 
 #: Where a backend sends its events (``EventLog.emit``): an event name and its fields.
@@ -31,11 +32,18 @@ class Capabilities:
 
     ``features`` names: ``queue_state``, ``verbosity503``, ``queue_length``, ``https``,
     ``urls_per_group_many``, ``acl``, ``health_probe``, ``cgroups``, ``identities``.
+
+    ``changes`` is the backend's declaration of the attribute changes it cannot make in place
+    (each forces a replacement, or a pool's restart); ``plan`` reads it, and the contract suite
+    checks it against what ``apply`` does. It is also readable by backend name without
+    constructing the backend (``backends.registry.change_rules``), for plans made without a
+    controller, so it must not depend on the host.
     """
 
     backend: str
     features: frozenset[str]
     notes: tuple[str, ...] = ()
+    changes: ChangeRules = BASELINE
 
     def has(self, feature: str) -> bool:
         """Whether ``feature`` is supported."""

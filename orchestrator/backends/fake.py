@@ -6,7 +6,9 @@ fail steps or to drift (an object changed or removed "by hand", a fault). It sim
 too, without processes: each pool it holds runs its ``processes`` workers in memory; a pool told that
 its workers cannot boot is halted at the next ``poll`` (as rapid-fail protection halts a pool whose
 workers exit with the boot-failure code), ``reset`` or a new definition re-arms it, and ``poll`` waits
-on the caller's descriptors with ``select``. The same contract suite that it passes must pass against
+on the caller's descriptors with ``select``. It declares the baseline ``ChangeRules`` and behaves
+by them: a create or replacement gives the object a new ``incarnations`` number, a restart a new
+pool generation, and an in-place update keeps both. The same contract suite that it passes must pass against
 the real backends. Must not import another backend, ``reconcile``, ``controller`` or ``cli``.
 """
 
@@ -23,7 +25,11 @@ from orchestrator.errors import BackendError, TemporaryBackendError
 from orchestrator.model.desired import RequestQueue, Resource, UrlGroup, WorkerPool
 from orchestrator.model.ids import Key, Kind
 from orchestrator.model.live import Fault, LiveState
+from orchestrator.plan.rules import BASELINE, ChangeRules
 from orchestrator.plan.steps import Op, Step
+
+#: The fake changes in place whatever the baseline does not force.
+CHANGE_RULES: ChangeRules = BASELINE.extended("fake")
 
 Failure = BackendError | Callable[[Step], BackendError | None]
 
@@ -68,6 +74,9 @@ class FakeBackend:
         #: Test hook: pools whose workers exit with the boot-failure code (halted at the next poll).
         self.cannot_boot: set[str] = set()
         self.generations = 0
+        #: Each object's identity: a new number whenever it is created or replaced.
+        self.incarnations: dict[Key, int] = {}
+        self._made = 0
         self.closed = False
 
     @property
@@ -75,7 +84,9 @@ class FakeBackend:
         return "fake"
 
     def capabilities(self) -> Capabilities:
-        return Capabilities("fake", frozenset({"queue_state", "verbosity503", "acl"}))
+        return Capabilities(
+            "fake", frozenset({"queue_state", "verbosity503", "acl"}), changes=CHANGE_RULES
+        )
 
     def observe(self) -> LiveState:
         return LiveState(
@@ -98,10 +109,20 @@ class FakeBackend:
                     f"{step.key}: {missing[0]} does not exist yet", key=str(step.key)
                 )
             self.store[step.key] = step.after
+            current = self.pools.get(step.key.name)
+            if step.op is not Op.UPDATE or step.key not in self.incarnations:
+                self._made += 1
+                self.incarnations[step.key] = self._made
             if isinstance(step.after, WorkerPool):
-                self._start(step.after)  # a new definition re-arms a halted pool
+                if step.op is Op.UPDATE and current is not None:
+                    # In place: the same processes take the new definition, re-armed.
+                    current.spec = step.after
+                    current.halted, current.halted_at = "", 0.0
+                else:
+                    self._start(step.after)  # a new definition re-arms a halted pool
         else:
             self.store.pop(step.key, None)
+            self.incarnations.pop(step.key, None)
             if step.key.kind is Kind.WORKER:
                 self.pools.pop(step.key.name, None)
         self.faults = [f for f in self.faults if f.key != step.key]

@@ -1,6 +1,7 @@
 """Choosing a backend by name, importing it only when chosen.
 
-Owns: ``create_backend``, ``resolve_backend_name``, ``queue_opener`` and ``listener_core``. This is
+Owns: ``create_backend``, ``resolve_backend_name``, ``change_rules``, ``queue_opener`` and
+``listener_core``. This is
 the only module that imports a backend implementation, and it does so lazily, so that e.g. the
 Windows backend's ``ctypes`` code is never imported on Linux and ``sh`` is never imported on
 Windows. Everything else sees a backend through ``orchestrator.backends.base`` (``.importlinter``
@@ -15,6 +16,7 @@ from typing import Any
 
 from orchestrator.backends.base import Backend, QueueOpener
 from orchestrator.errors import PermanentBackendError
+from orchestrator.plan.rules import ChangeRules
 
 _MODULES = {
     "fake": ("orchestrator.backends.fake", "FakeBackend"),
@@ -56,6 +58,31 @@ def create_backend(name: str, **options: Any) -> Backend:
         ) from exc
     backend: Backend = getattr(module, class_name)(**options)
     return backend
+
+
+# Where each backend declares what it cannot change in place: light modules, importable on any
+# host (the http.sys one loads no ctypes code), so a plan made in CI on Linux follows http.sys.
+_CHANGE_RULES = {
+    "fake": "orchestrator.backends.fake",
+    "linux": "orchestrator.backends.linux.rules",
+    "httpsys": "orchestrator.backends.httpsys.rules",
+}
+
+
+def change_rules(name: str) -> ChangeRules:
+    """The ``ChangeRules`` backend ``name`` declares (after resolving ``auto``), without
+    constructing it: the same value as its ``capabilities().changes``.
+
+    Raises:
+        PermanentBackendError: no such backend.
+    """
+    resolved = resolve_backend_name(name)
+    if resolved not in _CHANGE_RULES:
+        raise PermanentBackendError(
+            f'unknown backend "{name}"', f"Known backends: {', '.join(sorted(_MODULES))}, auto."
+        )
+    rules: ChangeRules = importlib.import_module(_CHANGE_RULES[resolved]).CHANGE_RULES
+    return rules
 
 
 def queue_opener(name: str) -> QueueOpener:

@@ -1,7 +1,8 @@
 """The diff: desired state and live state in, an ordered ``Plan`` out.
 
-Owns: ``make_plan`` (alias ``diff``), field-level changes, the replace rules (a field in a kind's
-``REPLACE_FIELDS`` forces a replacement, in the kind's ``REPLACE_STYLE``), the propagation of a
+Owns: ``make_plan`` (alias ``diff``), field-level changes, the replace rules (a field the backend
+declares in its ``ChangeRules`` forces a replacement, in the kind's ``REPLACE_STYLE``; a pool's is a
+restart), the propagation of a
 replacement to the objects that hold the replaced one, drift, dependency edges and apply waves.
 Edges come only from typed references (``refs()``); deletes run against the inverted edges.
 Pure: standard library, ``orchestrator.model`` and ``orchestrator.errors`` only.
@@ -9,7 +10,6 @@ Pure: standard library, ``orchestrator.model`` and ``orchestrator.errors`` only.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,39 +18,34 @@ from orchestrator.model.desired import DesiredState, ReplaceStyle, Resource
 from orchestrator.model.ids import KIND_RANK, Key, Kind
 from orchestrator.model.live import Fault, LiveState, Repair
 from orchestrator.model.serialize import flatten, to_data, to_display
+from orchestrator.plan.rules import BASELINE, ChangeRules
 from orchestrator.plan.steps import DriftItem, FieldChange, Op, Plan, Step
 
 _MISSING = object()
 _REPAIR_RANK = {Repair.NONE: 0, Repair.UPDATE: 1, Repair.REPLACE: 2}
 
 
-def _python_fields(cls: type) -> dict[str, str]:
-    """Manifest spelling of each top-level field → the dataclass field name."""
-    out: dict[str, str] = {}
-    for f in dataclasses.fields(cls):
-        out[str(f.metadata.get("manifest") or f.name)] = f.name
-    return out
-
-
-def field_changes(before: Resource, after: Resource) -> tuple[FieldChange, ...]:
+def field_changes(
+    before: Resource, after: Resource, rules: ChangeRules = BASELINE
+) -> tuple[FieldChange, ...]:
     """Every attribute that differs, by dotted manifest path, in display form.
 
-    An attribute forces a replacement when its top-level field is in the kind's ``REPLACE_FIELDS``.
+    An attribute forces a replacement (a restart, for a pool) when the backend's ``rules`` declare
+    its top-level field.
     """
     bd, ad = flatten(to_data(before)), flatten(to_data(after))
     bv, av = flatten(to_display(before)), flatten(to_display(after))
-    names = _python_fields(type(after))
+    kind = after.key.kind
     out = []
     for path in sorted(set(bd) | set(ad)):
         if bd.get(path, _MISSING) == ad.get(path, _MISSING):
             continue
-        top = names.get(path.split(".", 1)[0], path)
         out.append(
             FieldChange(
                 path=path,
                 before=bv.get(path),
                 after=av.get(path),
-                forces=top in type(after).REPLACE_FIELDS,
+                forces=rules.effect(kind, path.split(".", 1)[0]) is not None,
             )
         )
     return tuple(out)
@@ -82,7 +77,12 @@ def _faults_by_key(faults: tuple[Fault, ...]) -> dict[Key, Repair]:
 
 
 def _proto_for(
-    key: Key, d: Resource | None, live: Resource | None, applied: bool, repair: Repair
+    key: Key,
+    d: Resource | None,
+    live: Resource | None,
+    applied: bool,
+    repair: Repair,
+    rules: ChangeRules,
 ) -> _Proto | None:
     if d is not None and live is None:
         return _Proto(Op.CREATE, None, d, reason="create_because_missing" if applied else "")
@@ -94,7 +94,7 @@ def _proto_for(
         # The common case at scale: skip the field-level walk entirely.
         changes: tuple[FieldChange, ...] = ()
     else:
-        changes = field_changes(live, d)
+        changes = field_changes(live, d, rules)
     forced = tuple(c.path for c in changes if c.forces)
     if forced:
         reason = (
@@ -244,12 +244,14 @@ def _drift(desired: DesiredState, live: LiveState) -> tuple[DriftItem, ...]:
     return tuple(sorted(items, key=lambda i: (i.key.sort_key(), i.address)))
 
 
-def make_plan(desired: DesiredState, live: LiveState) -> Plan:
+def make_plan(desired: DesiredState, live: LiveState, rules: ChangeRules = BASELINE) -> Plan:
     """Diff ``desired`` against ``live`` into an ordered plan.
 
     Args:
         desired: what the manifest asks for.
         live: what the backend observed, with what was last applied and any faults.
+        rules: the backend's declaration of what it cannot change in place
+            (``Capabilities.changes``); the baseline every backend shares when not given.
 
     Returns:
         The plan: steps in apply order with their waves, drift, and unchanged objects.
@@ -267,6 +269,7 @@ def make_plan(desired: DesiredState, live: LiveState) -> Plan:
             live.resources.get(key),
             key in live.applied,
             repairs.get(key, Repair.NONE),
+            rules,
         )
         if proto is None:
             unchanged.append(key)

@@ -25,6 +25,7 @@ from orchestrator.model.desired import DesiredState, Resource
 from orchestrator.model.ids import Key
 from orchestrator.model.live import LiveState
 from orchestrator.plan.diff import make_plan
+from orchestrator.plan.rules import ChangeRules
 from orchestrator.plan.guard import check_mass_delete
 from orchestrator.plan.stale import check_live_unchanged
 from orchestrator.plan.steps import Op, Plan, Step
@@ -111,9 +112,13 @@ class Reconciler:
             manifest_sha256=self.manifest_sha256,
         )
 
+    def rules(self) -> ChangeRules:
+        """What the backend declares it cannot change in place (its plans follow it)."""
+        return self.backend.capabilities().changes
+
     def plan(self, desired: DesiredState) -> Plan:
         """The plan a pass would apply now (a dry run)."""
-        return make_plan(desired, self.live())
+        return make_plan(desired, self.live(), self.rules())
 
     def reconcile_once(
         self,
@@ -139,7 +144,7 @@ class Reconciler:
         rid = reconcile_id or secrets.token_hex(6)
         emit = self.events.emit
         live = self.live()
-        plan = make_plan(desired, live)
+        plan = make_plan(desired, live, self.rules())
         check_live_unchanged(expected_fingerprint, plan)
         emit(
             "reconcile_start",
@@ -168,7 +173,7 @@ class Reconciler:
             self.generation += 1
         if all(o.status is StepStatus.APPLIED for o in outcomes):
             self.manifest_sha256 = desired.manifest_sha256
-        after = make_plan(desired, self.live())
+        after = make_plan(desired, self.live(), self.rules())
         converged = after.is_empty
         requeue = None if converged else self._requeue_after()
         emit(

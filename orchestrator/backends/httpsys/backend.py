@@ -36,6 +36,7 @@ from orchestrator.backends.httpsys.launcher import (
     worker_environment,
 )
 from orchestrator.backends.httpsys.resources import HttpSysResources
+from orchestrator.backends.httpsys.rules import CHANGE_RULES
 from orchestrator.backends.httpsys.sddl import SidResolver
 from orchestrator.backends.httpsys.servicestate import ServiceStateReader, run_netsh
 from orchestrator.clock import Clock, SystemClock
@@ -162,7 +163,7 @@ class HttpSysBackend:
             "workers run under the controller's account (per-pool identities are not implemented)",
             "no resource limits (Job objects are not used)",
         )
-        return Capabilities("httpsys", frozenset(features), notes)
+        return Capabilities("httpsys", frozenset(features), notes, CHANGE_RULES)
 
     @property
     def pools(self) -> dict[str, Pool]:

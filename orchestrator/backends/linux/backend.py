@@ -42,6 +42,7 @@ from orchestrator.backends.linux.listener_ctl import Endpoint, ListenerManager, 
 from orchestrator.backends.linux.notify import NotifySocket
 from orchestrator.backends.linux.probe import Prober, ProbeResult
 from orchestrator.backends.linux.queues import QueueSockets
+from orchestrator.backends.linux.rules import CHANGE_RULES
 from orchestrator.backends.linux.spawn import worker_environment
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import PermanentBackendError, TemporaryBackendError
@@ -150,7 +151,7 @@ class LinuxBackend:
             if self.host.root
             else ("not root: every process runs as the invoking user; no cgroups",)
         )
-        return Capabilities("linux", frozenset(features), notes)
+        return Capabilities("linux", frozenset(features), notes, CHANGE_RULES)
 
     def _identity_for(self, pool: str) -> Identity:
         starting = self._starting.get(pool)

@@ -48,7 +48,7 @@ BACKEND_IMPORTS = (
     "orchestrator.plan",
     "orchestrator.supervise",
 )
-BACKEND_MODULES = {"backend.py", "resources.py", "launcher.py"}
+BACKEND_MODULES = {"backend.py", "resources.py", "launcher.py", "rules.py"}
 #: Modules outside each package allowed to import it.
 IMPORTERS = {
     "orchestrator.backends.httpsys": {"backends/registry.py"},
