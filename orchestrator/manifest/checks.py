@@ -2,13 +2,18 @@
 
 Owns: cross-references (queues named by URL groups and pools exist), the http.sys URL prefix grammar,
 duplicate prefixes after canonicalisation, TLS coverage of https prefixes, ACLs that refuse their own
-pool, unknown users and groups, and the ``user: root`` guard.
+pool, the ``user: root`` guard, the host checks (users and groups, TLS files, a pool's ``cwd`` and
+``command[0]``: what ``nginx -t`` would catch), and ``Gaps``: what the schema errors left out, so
+that no check reports what only follows from an object that was dropped.
+Must not import the loader or the schema module; reads the host only through ``Identities``.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from orchestrator.errors import Diagnostic, Location, Severity
 from orchestrator.manifest.identities import Identities
@@ -37,6 +42,31 @@ def auto_user(pool: str) -> str:
     return AUTO_USER_PREFIX + pool
 
 
+@dataclass(frozen=True, slots=True)
+class Gaps:
+    """What the checked resources lack because of earlier errors (schema, YAML), so that checks
+    skip what would only follow from them rather than report a second, false error.
+
+    ``dropped`` holds ``(section, name)`` of every object that failed; ``queues_wanted`` the queues
+    the dropped URL groups and pools named (``None``: one of them named none readable, so it may
+    have named any); ``unreadable``: some file, section or name could not be read at all, so any
+    name may be missing; ``session``: the session failed or may be in what could not be read.
+    """
+
+    dropped: frozenset[tuple[str, str]] = frozenset()
+    queues_wanted: frozenset[str] | None = frozenset()
+    unreadable: bool = False
+    session: bool = False
+
+    def may_define(self, section: str, name: str) -> bool:
+        """Whether ``section.name`` may exist in what was dropped or could not be read."""
+        return self.unreadable or (section, name) in self.dropped
+
+    def may_use(self, queue: str) -> bool:
+        """Whether something dropped or unread may route to or serve ``queue``."""
+        return self.unreadable or self.queues_wanted is None or queue in self.queues_wanted
+
+
 def _mean(name: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     return f'; did you mean "{close[0]}"?' if close else ""
@@ -49,6 +79,7 @@ def check(
     *,
     identities: Identities | None = None,
     strict_identities: bool = False,
+    gaps: Gaps | None = None,
 ) -> list[Diagnostic]:
     """Return every semantic problem.
 
@@ -56,9 +87,11 @@ def check(
         resources: the built resources.
         raw: the merged manifest data as written (for list positions and error text).
         where: ``where(section, name, *path)`` → the location of that manifest path.
-        identities: user and group lookups; ``None`` skips the host checks.
-        strict_identities: unknown users and groups are errors (``apply``/``run``), else warnings.
+        identities: the host's users, groups, files and commands; ``None`` skips the host checks.
+        strict_identities: host problems are errors (``apply``/``run``), else warnings.
+        gaps: what earlier errors dropped; checks that could only fail because of it are skipped.
     """
+    gaps = gaps or Gaps()
     out: list[Diagnostic] = []
     queues = {k.name: r for k, r in resources.items() if isinstance(r, RequestQueue)}
     groups = {k.name: r for k, r in resources.items() if isinstance(r, UrlGroup)}
@@ -71,7 +104,7 @@ def check(
 
     # references
     for name, g in groups.items():
-        if g.queue and g.queue.name not in queues:
+        if g.queue and g.queue.name not in queues and not gaps.may_define("queues", g.queue.name):
             err(
                 f'unknown queue "{g.queue.name}"{_mean(g.queue.name, queue_names)}',
                 where("urlGroups", name, "queue"),
@@ -80,7 +113,7 @@ def check(
                 else "Define it under queues.",
             )
     for name, p in pools.items():
-        if p.queue.name not in queues:
+        if p.queue.name not in queues and not gaps.may_define("queues", p.queue.name):
             err(
                 f'unknown queue "{p.queue.name}"{_mean(p.queue.name, queue_names)}',
                 where("workers", name, "queue"),
@@ -98,7 +131,12 @@ def check(
             except UrlPrefixError as exc:
                 err(f'invalid URL prefix "{raw_url}": {exc}', loc)
                 continue
-            if prefix.port == 0 and session is not None and session.backend is Backend.HTTPSYS:
+            if (
+                prefix.port == 0
+                and session is not None
+                and not gaps.session
+                and session.backend is Backend.HTTPSYS
+            ):
                 err(
                     f'URL prefix "{raw_url}" asks for port 0, which http.sys cannot bind',
                     loc,
@@ -131,7 +169,7 @@ def check(
                     loc,
                     f"The {other[0]} prefix is at {other[1]}. Use a separate port for each scheme.",
                 )
-            if prefix.scheme == "https" and not _tls_covers(session, prefix):
+            if prefix.scheme == "https" and not gaps.session and not _tls_covers(session, prefix):
                 err(
                     f'https prefix "{prefix}" has no TLS certificate for port {prefix.port}',
                     loc,
@@ -165,6 +203,8 @@ def check(
         if g.queue:
             routed.setdefault(g.queue.name, name)
     for qname, queue in queues.items():
+        if gaps.may_use(qname):
+            continue
         # A disabled queue answers 503 by itself (a site taken offline): it needs no pool.
         if qname in routed and qname not in served and queue.state is not State.DISABLED:
             err(
@@ -184,7 +224,7 @@ def check(
             )
 
     # identities
-    backend = session.backend if session else Backend.AUTO
+    backend = session.backend if session and not gaps.session else Backend.AUTO
     for name, p in pools.items():
         user = auto_user(name) if p.user == "auto" else p.user
         if p.user == "auto" and len(user) > USER_NAME_MAX:
@@ -219,7 +259,8 @@ def check(
                 )
 
     if identities is not None:
-        out.extend(_identity_checks(resources, raw, where, identities, strict_identities))
+        out.extend(_identity_checks(resources, raw, where, identities, strict_identities, gaps))
+        out.extend(_file_checks(resources, raw, where, identities, strict_identities, backend))
     return out
 
 
@@ -270,8 +311,11 @@ def _identity_checks(
     where: Where,
     ids: Identities,
     strict: bool,
+    gaps: Gaps,
 ) -> list[Diagnostic]:
     severity = Severity.ERROR if strict else Severity.WARNING
+    # A dropped pool may be ``user: auto``: its dedicated user is no stranger to an ACL.
+    auto_users = _auto_users(resources) | {auto_user(n) for s, n in gaps.dropped if s == "workers"}
     out: list[Diagnostic] = []
 
     def unknown(what: str, name: str, loc: Location) -> None:
@@ -301,7 +345,7 @@ def _identity_checks(
                     continue
                 ((kind, pname),) = item.items()
                 loc = where("queues", key.name, "acl", i)
-                known = ids.user(str(pname)) is not None or str(pname) in _auto_users(resources)
+                known = ids.user(str(pname)) is not None or str(pname) in auto_users
                 if kind == "user" and not known:
                     unknown("user", str(pname), loc)
                 if kind == "group" and ids.group(str(pname)) is None:
@@ -313,6 +357,74 @@ def _identity_checks(
                 unknown("group", res.listener.group, where("session", None, "listener", "group"))
             if res.admin_group and ids.group(res.admin_group) is None:
                 unknown("group", res.admin_group, where("session", None, "adminGroup"))
+    return out
+
+
+def _file_checks(
+    resources: Mapping[Key, Resource],
+    raw: Mapping[str, object],
+    where: Where,
+    host: Identities,
+    strict: bool,
+    backend: Backend,
+) -> list[Diagnostic]:
+    """TLS files, working directories and commands that this host does not have.
+
+    Warnings for ``validate`` (CI may run away from the target host), errors for ``run`` and
+    ``apply``: a worker whose ``cwd`` or ``command`` is missing could only crash-loop, and the
+    listener could not serve https without its certificate.
+    """
+    severity = Severity.ERROR if strict else Severity.WARNING
+    out: list[Diagnostic] = []
+    relative = "A relative path is relative to the directory of the manifest file that names it."
+    for i, item in enumerate(_raw_list(raw.get("session") or {}, "tls")):
+        if not isinstance(item, dict):
+            continue
+        for field, what in (("certFile", "certificate"), ("keyFile", "key")):
+            path = item.get(field)
+            if isinstance(path, str) and not host.is_file(path):
+                out.append(
+                    Diagnostic(
+                        f'TLS {what} file "{path}" does not exist on this host',
+                        f"Install it there, or fix the path. {relative}",
+                        where("session", None, "tls", i, field),
+                        severity,
+                    )
+                )
+    for key, res in sorted(resources.items()):
+        if not isinstance(res, WorkerPool):
+            continue
+        if res.cwd is not None and not host.is_dir(res.cwd):
+            out.append(
+                Diagnostic(
+                    f'working directory "{res.cwd}" does not exist on this host',
+                    f"Create it, or fix the pool's cwd. {relative}",
+                    where("workers", key.name, "cwd"),
+                    severity,
+                )
+            )
+            if "/" in res.command[0] and not os.path.isabs(res.command[0]):
+                continue  # relative to a directory that is missing: already said
+        env_path = next((e.value for e in res.env if e.name == "PATH"), None)
+        search = env_path if env_path is not None else host.worker_path(str(backend))
+        command = res.command[0]
+        found = host.find_command(command, search, res.cwd or "/")
+        if found is not False:
+            continue
+        if "/" in command:
+            summary = f'command "{command}" is not an executable file on this host'
+            detail = (
+                "A command with a '/' is a path; a relative one is relative to the pool's cwd "
+                f"({res.cwd or '/'})."
+            )
+        else:
+            summary = f'command "{command}" is not found on PATH on this host'
+            origin = "the pool's env" if env_path is not None else "the worker's default"
+            detail = (
+                f"Searched PATH={search} ({origin}). Install it, give its full path, or set PATH "
+                "in the pool's env."
+            )
+        out.append(Diagnostic(summary, detail, where("workers", key.name, "command", 0), severity))
     return out
 
 

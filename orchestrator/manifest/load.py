@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 
 from orchestrator.errors import Diagnostic, Location, ManifestError, Severity
 from orchestrator.manifest.build import build_kubernetes, build_resources
-from orchestrator.manifest.checks import check
+from orchestrator.manifest.checks import Gaps, check
 from orchestrator.manifest.identities import Identities
 from orchestrator.manifest.locate import Document, PathT, parse_yaml
-from orchestrator.manifest.schema import apply_defaults, schema_errors
+from orchestrator.manifest.schema import apply_defaults, schema_errors, schema_problems
 from orchestrator.model.desired import DesiredState
 from orchestrator.model.ids import SECTION, Key
 
 SUFFIXES = (".yaml", ".yml")
+API_VERSION = "orchestrator/v1"
 MAP_SECTIONS = ("queues", "urlGroups", "workers")
 
 
@@ -218,9 +219,14 @@ class _Merge:
         return doc.location(path)
 
 
-def _merge(docs: list[Document], problems: list[Diagnostic]) -> _Merge:
+def _merge(
+    docs: list[Document], dropped: set[tuple[str, str | None]], problems: list[Diagnostic]
+) -> _Merge:
+    """Merge the documents by name, leaving out the objects in ``dropped`` (``(section, name)``;
+    name ``None`` for the session): those failed the schema. Their names still count for the
+    "defined twice" check, which does not depend on what they hold."""
     merge = _Merge()
-    merge.data = {"apiVersion": "orchestrator/v1", "queues": {}, "urlGroups": {}, "workers": {}}
+    merge.data = {"apiVersion": API_VERSION, "queues": {}, "urlGroups": {}, "workers": {}}
     for doc in docs:
         assert isinstance(doc.data, dict)
         if "session" in doc.data:
@@ -236,7 +242,8 @@ def _merge(docs: list[Document], problems: list[Diagnostic]) -> _Merge:
                 )
             else:
                 merge.origins[("session", None)] = doc
-                merge.data["session"] = _resolve_paths("session", doc.data["session"], doc.file)
+                if ("session", None) not in dropped:
+                    merge.data["session"] = _resolve_paths("session", doc.data["session"], doc.file)
         for section in MAP_SECTIONS:
             items = doc.data.get(section)
             if not isinstance(items, dict):
@@ -256,6 +263,8 @@ def _merge(docs: list[Document], problems: list[Diagnostic]) -> _Merge:
                     )
                     continue
                 merge.origins[(section, name)] = doc
+                if (section, name) in dropped:
+                    continue
                 if section == "workers" and isinstance(body, dict) and "cwd" in body:
                     merge.cwd_as_written[name] = str(body["cwd"])
                 target[name] = _resolve_paths(section, body, doc.file)
@@ -308,6 +317,7 @@ def load_manifest(
     mset = read_manifest_set(source) if isinstance(source, str) else source
     problems: list[Diagnostic] = []
     docs: list[Document] = []
+    unreadable = False
     for f in mset.files:
         try:
             text = f.content.decode("utf-8")
@@ -322,6 +332,7 @@ def load_manifest(
                     Location(f.name, line, column),
                 )
             )
+            unreadable = True
             continue
         parsed, yaml_problems = parse_yaml(f.name, text)
         problems.extend(yaml_problems)
@@ -333,14 +344,43 @@ def load_manifest(
                     Location(f.name, 1, 1),
                 )
             )
-        for doc in parsed:
-            doc_problems = schema_errors(doc)
-            problems.extend(doc_problems)
-            if not doc_problems:
-                docs.append(doc)
-    if any(p.severity is Severity.ERROR for p in problems):
-        raise ManifestError(_sorted(problems))
-    merge = _merge(docs, problems)
+        # A file that did not parse may define anything.
+        unreadable = unreadable or (not parsed and bool(yaml_problems))
+        docs.extend(_share_api_version(parsed))
+    # All at once: each object (the session, every queue, URL group and pool) is checked against
+    # the schema on its own; one that fails is dropped, and the semantic checks run on the rest,
+    # told by ``Gaps`` what was dropped so that they say nothing that only follows from it.
+    dropped: set[tuple[str, str | None]] = set()
+    wanted: set[str] | None = set()
+    valid_docs = []
+    for doc in docs:
+        if not isinstance(doc.data, dict):
+            problems.extend(schema_errors(doc))  # "must be a mapping": nothing in it is readable
+            unreadable = True
+            continue
+        valid_docs.append(doc)
+        failed = []
+        for owner, diagnostic in schema_problems(doc):
+            problems.append(diagnostic)
+            failed.append(owner)
+        for owner in [*failed, *doc.broken]:
+            target = _object(owner)
+            if target is None:
+                unreadable = True
+            elif target != ("", None):
+                dropped.add(target)
+                if wanted is not None and target[0] in ("urlGroups", "workers"):
+                    body = _at(doc.data, target)
+                    queue = body.get("queue") if isinstance(body, dict) else None
+                    wanted = wanted | {queue} if isinstance(queue, str) else None
+    merge = _merge(valid_docs, dropped, problems)
+    session_read = ("session", None) in merge.origins
+    gaps = Gaps(
+        dropped=frozenset((s, n) for s, n in dropped if n is not None),
+        queues_wanted=None if wanted is None else frozenset(wanted),
+        unreadable=unreadable,
+        session=("session", None) in dropped or (unreadable and not session_read),
+    )
     filled = apply_defaults(merge.data)
     assert isinstance(filled, dict)
     resources = build_resources(filled)
@@ -351,6 +391,7 @@ def load_manifest(
             merge.where,
             identities=identities,
             strict_identities=strict_identities,
+            gaps=gaps,
         )
     )
     if any(p.severity is Severity.ERROR for p in problems):
@@ -363,6 +404,44 @@ def load_manifest(
         resources, mset.sha256, build_kubernetes(filled, merge.cwd_as_written)
     )
     return LoadedManifest(desired, mset, tuple(_sorted(problems)), locations, merge.where)
+
+
+def _share_api_version(docs: list[Document]) -> list[Document]:
+    """Let the later documents of a file (after ``---``) take the first one's ``apiVersion``.
+
+    Several documents in one file are supported, and merge by name as separate files do: that has
+    always loaded, so making it an error would break working manifests. A file states its format
+    once, though: a second document without ``apiVersion`` was reported as "missing apiVersion",
+    which is not what anyone writing ``---`` meant. It may still repeat it (and must then agree).
+    """
+    first = docs[0].data if docs else None
+    version = first.get("apiVersion") if isinstance(first, dict) else None
+    for doc in docs[1:]:
+        # Only a valid one: a wrong one is reported once, where it is written.
+        if version == API_VERSION and isinstance(doc.data, dict) and "apiVersion" not in doc.data:
+            doc.data = {"apiVersion": version, **doc.data}
+    return docs
+
+
+def _object(path: PathT) -> tuple[str, str | None] | None:
+    """The object a problem at ``path`` spoils: ``("session", None)``, ``(section, name)``,
+    ``("", None)`` for one that spoils nothing (``apiVersion``, an ``x-`` field), or ``None`` when
+    a whole section or top-level field is unreadable (a mistyped ``queus:``, ``queues: [a]``)."""
+    if not path:
+        return ("", None)  # the document itself (a missing apiVersion): its sections still read
+    head = path[0]
+    if head == "session":
+        return ("session", None)
+    if head in MAP_SECTIONS:
+        return (str(head), str(path[1])) if len(path) >= 2 else None
+    if head == "apiVersion" or str(head).startswith("x-"):
+        return ("", None)
+    return None
+
+
+def _at(data: object, target: tuple[str, str | None]) -> object:
+    section = data.get(target[0]) if isinstance(data, dict) else None
+    return section.get(target[1]) if isinstance(section, dict) else None
 
 
 def _sorted(problems: list[Diagnostic]) -> list[Diagnostic]:

@@ -1,14 +1,15 @@
 """The manifest's JSON Schema: loading it from the package, and turning its errors into plain words.
 
-Owns: ``schema_text``, ``schema``, ``schema_errors`` and ``apply_defaults``. jsonschema's own messages
-name Python types and regular expressions; users get "must be a duration such as 30s" and
-"did you mean" instead.
+Owns: ``schema_text``, ``schema``, ``schema_problems``/``schema_errors`` and ``apply_defaults``.
+jsonschema's own messages name Python types and regular expressions; users get "must be a duration
+such as 30s", "did you mean" and "quote it" instead. Must not import the loader or the checks.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -116,6 +117,54 @@ def _type_hint(pattern: object) -> str:
     return hint.removeprefix("must be ") if hint.startswith("must be ") else ""
 
 
+#: Kubernetes quantity suffixes and the size units they mean here (Ki is KiB; a bare k or K is KB).
+_K8S_SIZE = {
+    "Ki": "KiB",
+    "Mi": "MiB",
+    "Gi": "GiB",
+    "Ti": "TiB",
+    "k": "KB",
+    "K": "KB",
+    "M": "MB",
+    "G": "GB",
+    "T": "TB",
+}
+_K8S_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|K|M|G|T)$")
+_K8S_MILLICPU = re.compile(r"^([0-9]+)m$")
+
+
+def _quantity_hint(value: object) -> str:
+    """'; did you mean "256MiB"?' for a Kubernetes size such as 256Mi, else ''."""
+    match = _K8S_QUANTITY.match(value) if isinstance(value, str) else None
+    if match is None:
+        return ""
+    unit = _K8S_SIZE[match[2]]
+    return f'; did you mean "{match[1]}{unit}"? (Kubernetes\' {match[2]} is written {unit} here)'
+
+
+def _millicpu_hint(path: PathT, value: object) -> str:
+    """'; did you mean 0.5?' for a Kubernetes CPU quantity such as 500m in a cpu field, else ''."""
+    match = _K8S_MILLICPU.match(value) if isinstance(value, str) else None
+    if match is None or not path or path[-1] != "cpu":
+        return ""
+    cores = int(match[1]) / 1000
+    return f"; did you mean {cores:g}? (Kubernetes' {value} is {cores:g} cores here)"
+
+
+def _word_hint(doc: Document, path: PathT, value: object) -> str:
+    """The hint for a boolean YAML 1.1 read from a word such as off (the keys' hint, for values)."""
+    word = doc.words.get(path)
+    if not isinstance(value, bool) or word is None:
+        return ""
+    return f' (YAML reads {word} as {str(value).lower()}; quote it: "{word}")'
+
+
+def _shown(doc: Document, path: PathT, value: object) -> str:
+    """A value as the user wrote it: ``off``, not ``false``, for a YAML 1.1 boolean word."""
+    word = doc.words.get(path)
+    return word if isinstance(value, bool) and word is not None else json.dumps(value)
+
+
 def _did_you_mean(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f'; did you mean "{close[0]}"?' if close else ""
@@ -157,8 +206,12 @@ def _diagnostics(error: jsonschema.ValidationError, doc: Document) -> Iterator[D
     alternatives = _choices(error)
     value = error.instance
     if alternatives is not None and not (isinstance(value, int) and not isinstance(value, bool)):
-        where = doc.location(tuple(error.absolute_path), key=True)
-        yield Diagnostic(f"must be {alternatives}, not {json.dumps(value)}", location=where)
+        at: PathT = tuple(error.absolute_path)
+        where = doc.location(at, key=True)
+        yield Diagnostic(
+            f"must be {alternatives}, not {_shown(doc, at, value)}{_word_hint(doc, at, value)}",
+            location=where,
+        )
         return
     error = _leaf(error)
     path: PathT = tuple(error.absolute_path)
@@ -168,7 +221,7 @@ def _diagnostics(error: jsonschema.ValidationError, doc: Document) -> Iterator[D
     val: object = error.validator_value
     if v == "additionalProperties" and isinstance(inst, dict):
         allowed = sorted(dict(sch.get("properties", {})))
-        for extra in sorted(set(inst) - set(allowed)):
+        for extra in _extras(sch, inst):
             hint = _did_you_mean(extra, allowed) or (
                 f"; allowed fields: {', '.join(allowed)}" if allowed else ""
             )
@@ -196,13 +249,16 @@ def _diagnostics(error: jsonschema.ValidationError, doc: Document) -> Iterator[D
         for name in missing:
             yield Diagnostic(f'missing required field "{name}"', location=loc)
         return
+    if v == "type" and "enum" in sch:
+        return  # a value of the wrong type is not one of the choices either: that error says more
     if v == "type":
         wanted = val if isinstance(val, list) else [val]
         words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in wanted if t != "null")
         pattern = sch.get("pattern")
         if pattern and "string" in wanted:
             words = _type_hint(pattern) or words
-        yield Diagnostic(f"must be {words}, not {_type_name(inst)}", location=loc)
+        hint = _word_hint(doc, path, inst) or _millicpu_hint(path, inst)
+        yield Diagnostic(f"must be {words}, not {_type_name(inst)}{hint}", location=loc)
         return
     if v == "maximum" and sch.get("pattern") == _defs()["duration"]["pattern"]:
         yield Diagnostic(
@@ -211,17 +267,30 @@ def _diagnostics(error: jsonschema.ValidationError, doc: Document) -> Iterator[D
         )
         return
     if v == "const":
-        yield Diagnostic(f'must be "{val}", not {json.dumps(inst)}', location=loc)
+        yield Diagnostic(
+            f'must be "{val}", not {_shown(doc, path, inst)}{_word_hint(doc, path, inst)}',
+            location=loc,
+        )
         return
     if v == "enum":
         choices = [str(c) for c in (val if isinstance(val, list) else [])]
-        hint = _did_you_mean(str(inst), choices)
+        word = doc.words.get(path)
+        if isinstance(inst, bool) and word is not None:
+            # on/off for a state: quoting alone still fails, so name the state it meant too.
+            meant = "enabled" if inst else "disabled"
+            hint = _word_hint(doc, path, inst) + (
+                f'; did you mean "{meant}"?' if meant in choices else ""
+            )
+        else:
+            hint = _did_you_mean(str(inst), choices)
         yield Diagnostic(
-            f"must be one of {', '.join(choices)}, not {json.dumps(inst)}{hint}", location=loc
+            f"must be one of {', '.join(choices)}, not {_shown(doc, path, inst)}{hint}",
+            location=loc,
         )
         return
     if v == "pattern":
-        yield Diagnostic(f"{json.dumps(inst)} {_pattern_hint(val)}", location=loc)
+        hint = _quantity_hint(inst) if val == _defs()["size"]["pattern"] else ""
+        yield Diagnostic(f"{json.dumps(inst)} {_pattern_hint(val)}{hint}", location=loc)
         return
     if v in ("minimum", "exclusiveMinimum"):
         word = "at least" if v == "minimum" else "more than"
@@ -249,10 +318,42 @@ def _diagnostics(error: jsonschema.ValidationError, doc: Document) -> Iterator[D
     yield Diagnostic(error.message, location=loc)
 
 
+def _extras(sch: object, inst: dict[str, object]) -> list[str]:
+    """The fields of ``inst`` its schema does not know (``x-`` fields at the top are known)."""
+    sch = sch if isinstance(sch, dict) else {}
+    known = set(dict(sch.get("properties", {})))
+    patterns = [re.compile(p) for p in dict(sch.get("patternProperties", {}))]
+    return sorted(k for k in inst if k not in known and not any(p.search(k) for p in patterns))
+
+
+def _owner(error: jsonschema.ValidationError) -> PathT:
+    """The manifest path the error is about: for a bad name, the named entry itself."""
+    path: PathT = tuple(error.absolute_path)
+    if "propertyNames" in error.absolute_schema_path:
+        return (*path, str(error.instance))
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        # Unknown fields: the error is about the object that has them (its path), except at the
+        # top, where an unknown field is a section of its own (``queus:``).
+        extra = _extras(error.schema, error.instance)
+        return (extra[0],) if not path and extra else path
+    return path
+
+
+def schema_problems(doc: Document) -> list[tuple[PathT, Diagnostic]]:
+    """Every schema problem of one document, with the manifest path each one is about.
+
+    The loader uses the paths to drop only the objects that failed (a queue, a URL group, a pool,
+    the session) and to check the rest.
+    """
+    out = [(_owner(e), d) for e in _validator().iter_errors(doc.data) for d in _diagnostics(e, doc)]
+    return sorted(
+        out, key=lambda p: (p[1].location.line, p[1].location.column) if p[1].location else (0, 0)
+    )
+
+
 def schema_errors(doc: Document) -> list[Diagnostic]:
     """Every schema problem of one document, in source order."""
-    out = [d for e in _validator().iter_errors(doc.data) for d in _diagnostics(e, doc)]
-    return sorted(out, key=lambda d: (d.location.line, d.location.column) if d.location else (0, 0))
+    return [d for _, d in schema_problems(doc)]
 
 
 def apply_defaults(data: object, node: dict[str, object] | None = None) -> object:

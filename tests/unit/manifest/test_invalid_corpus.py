@@ -7,6 +7,10 @@ when run from the repository root with the case's path relative to it: one
 ``FILE: invalid (N errors)`` line. To add a case, write the input, run
 ``orchestrator validate tests/data/manifests/invalid/NNN-name.yaml 2> ...expected.txt`` from the
 repository root, and read the result before committing it: the golden file pins what users see.
+
+The host checks (TLS files, a pool's ``cwd`` and ``command[0]``) depend on the machine, so the
+in-process cases run on a host where every file and command exists (``test_host_checks.py`` covers
+those checks); the subprocess cases name only what every test host has.
 """
 
 from __future__ import annotations
@@ -21,7 +25,28 @@ from dataclasses import dataclass
 import pytest
 
 from orchestrator.cli import main
+from orchestrator.manifest import identities as identities_module
+from orchestrator.manifest.identities import HostIdentities as RealHost
 from tests.conftest import REPO
+
+
+class EveryFileHost(RealHost):
+    """This host's users and groups, with every file, directory and command present."""
+
+    def is_file(self, path: str) -> bool:
+        return True
+
+    def is_dir(self, path: str) -> bool:
+        return True
+
+    def find_command(self, command: str, path: str, cwd: str) -> str | bool | None:
+        return command
+
+
+@pytest.fixture(autouse=True)
+def _every_file_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(identities_module, "HostIdentities", EveryFileHost)
+
 
 CORPUS_REL = "tests/data/manifests/invalid"
 CORPUS = os.path.join(REPO, CORPUS_REL)

@@ -226,7 +226,7 @@ def test_manifest_hash_changes_when_a_file_is_added(site: Path) -> None:
 
 
 class FakeIdentities:
-    """Host users and groups from two dictionaries."""
+    """Host users and groups from two dictionaries (every file and command exists)."""
 
     def __init__(self, users: dict[str, UserInfo], groups: dict[str, int]) -> None:
         self.users = users
@@ -237,6 +237,19 @@ class FakeIdentities:
 
     def group(self, name: str) -> int | None:
         return self.groups.get(name)
+
+    # Files and commands all exist: these tests are about users and groups.
+    def is_file(self, path: str) -> bool:
+        return True
+
+    def is_dir(self, path: str) -> bool:
+        return True
+
+    def worker_path(self, backend: str) -> str:
+        return "/usr/bin"
+
+    def find_command(self, command: str, path: str, cwd: str) -> str | bool | None:
+        return command
 
 
 IDENTITIES_SITE = """\
