@@ -65,7 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
             "request queues served by least-privilege worker pools, planned and applied like "
             "terraform."
         ),
-        epilog="Run 'orchestrator COMMAND --help' for a command's options and examples.",
+        epilog=(
+            "Run 'orchestrator COMMAND --help' for a command's options and examples.\n\n"
+            "environment:\n"
+            "  NO_COLOR=1     no colour (no-color.org)\n"
+            "  FORCE_COLOR=1  colour even into a pipe or a CI log (force-color.org); beats\n"
+            "                 NO_COLOR, and --no-color beats both"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--version",

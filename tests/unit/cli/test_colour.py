@@ -97,3 +97,13 @@ def test_force_color_never_colours_json(
     out = capsys.readouterr().out
     assert ESC not in out
     json.loads(out)
+
+
+def test_top_level_help_documents_the_colour_variables(capsys: pytest.CaptureFixture[str]) -> None:
+    """``orchestrator --help`` names both variables and their order."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "NO_COLOR=1" in out
+    assert "FORCE_COLOR=1" in out
+    assert "--no-color beats both" in out
