@@ -141,6 +141,23 @@ def test_invalid_yaml_changes_nothing_and_status_names_the_line(
         assert main(["status", "--run-dir", ctl.run_dir]) == 0
 
 
+def test_a_reload_naming_a_missing_cwd_is_refused_and_the_last_good_keeps_serving(
+    world_dir: str, names: Names
+) -> None:
+    """The controller loads strictly: a pool's cwd that does not exist is an error, not a worker
+    that could only crash-loop; nothing restarts."""
+    manifest = quickstart_manifest(ANY_PORT, names)
+    with running_controller(world_dir, manifest) as ctl:
+        pids = ctl.pids(names.hello) | ctl.pids(names.notes)
+        ctl.write("site.yaml", manifest.replace("cwd: apps\n", "cwd: no-such-dir\n", 1))
+        wait_until(lambda: ctl.state().get("rejected"), 10, "the rejection")
+        error = str(ctl.state()["rejected"]["error"])  # type: ignore[index]
+        assert re.search(r"site\.yaml:\d+:\d+: workers\.\S+\.cwd: working directory", error)
+        assert 'no-such-dir" does not exist on this host' in error
+        assert pids == ctl.pids(names.hello) | ctl.pids(names.notes)
+        assert 200 == ctl.get("/hello/").status
+
+
 def test_deleting_every_manifest_file_stops_nothing_and_says_why(
     world_dir: str, names: Names
 ) -> None:
