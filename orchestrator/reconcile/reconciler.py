@@ -25,8 +25,8 @@ from orchestrator.model.desired import DesiredState, Resource
 from orchestrator.model.ids import Key
 from orchestrator.model.live import LiveState
 from orchestrator.plan.diff import make_plan
-from orchestrator.plan.rules import ChangeRules
 from orchestrator.plan.guard import check_mass_delete
+from orchestrator.plan.rules import ChangeRules
 from orchestrator.plan.stale import check_live_unchanged
 from orchestrator.plan.steps import Op, Plan, Step
 from orchestrator.reconcile.backoff import Backoff, ObjectBackoff
