@@ -3,7 +3,8 @@
 Owns: ``AdminServer`` and ``Job``. The socket is a path socket created 0600 (0660 and the admin
 group's when one is configured); every connection's peer is also checked with ``SO_PEERCRED``: root,
 the controller's own uid, or a member of the admin group. ``state`` and ``events`` are answered from
-this server's threads (a snapshot and the event ring); ``plan``, ``apply``, ``reset``, ``reload`` and
+this server's threads (a snapshot and the event ring; ``state`` with ``{"spec": true}`` adds the
+controller's live state as ``plan --live`` reads it); ``plan``, ``apply``, ``reset``, ``reload`` and
 ``down`` become jobs for the controller's main thread, whose progress events and result are streamed
 back on the connection.
 """
@@ -61,8 +62,10 @@ class AdminServer:
         events: EventLog,
         submit: Callable[[Job], None],
         emit: Callable[..., None],
+        spec: Callable[[], dict[str, object] | None] | None = None,
     ) -> None:
         self.path = path
+        self.spec = spec
         self.admin_gid = admin_gid
         self.snapshot = snapshot
         self.events = events
@@ -157,7 +160,10 @@ class AdminServer:
                 )
                 return
             if op == "state":
-                self._send(conn, {"ok": True, "result": self.snapshot()})
+                result = self.snapshot()
+                if args.get("spec") and self.spec is not None:
+                    result = {**result, "spec": self.spec()}
+                self._send(conn, {"ok": True, "result": result})
             elif op == "events":
                 self._stream_events(conn, args)
             else:

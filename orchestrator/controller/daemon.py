@@ -41,7 +41,9 @@ from orchestrator.manifest.load import (
     read_manifest_set,
     untrusted,
 )
+from orchestrator.model.live import LiveState
 from orchestrator.plan.render import plan_document, render_text
+from orchestrator.plan.snapshot import spec_document
 from orchestrator.plan.stale import check_manifest_unchanged
 from orchestrator.reconcile.events import EventLog
 from orchestrator.reconcile.manifests import ManifestTracker
@@ -99,6 +101,9 @@ class Daemon:
         self.metrics = Metrics(lambda: self.snapshot)
         self.metrics_address: str | None = None  # as bound (the manifest may say port 0)
         self.last_result: Result | None = None
+        # The live state of the last full refresh (frozen: the admin threads serialise it for
+        # `status --spec` without touching the backend, which only the main thread may).
+        self.last_live: LiveState | None = None
         self.next_pass_at = 0.0
         self.pass_count = 0
         self.backend: Backend | None = None
@@ -175,6 +180,7 @@ class Daemon:
             events=self.events,
             submit=self._submit,
             emit=self.emit,
+            spec=self._spec,
         )
         admin.start()
         if session is not None and session.metrics.address:
@@ -477,6 +483,13 @@ class Daemon:
         job.done({"message": "stopping: draining the listener, then the pools"})
 
     # -- status -------------------------------------------------------------------------------
+    def _spec(self) -> dict[str, object] | None:
+        """``state`` with ``spec``: the live state a controller-backed plan diffs against (what the
+        backend observed, what was last applied, the generation), for ``plan --live``. Read on
+        an admin thread from the frozen state of the last refresh; ``None`` before the first."""
+        live = self.last_live
+        return None if live is None else spec_document(live)
+
     def _refresh_on_event(self, record: dict[str, object]) -> None:
         if (
             threading.current_thread() is threading.main_thread()
@@ -491,6 +504,9 @@ class Daemon:
         assert self.reconciler is not None
         assert self.backend is not None
         backend_status = self.backend.status()
+        live = self.reconciler.live() if observe else None
+        if live is not None:
+            self.last_live = live
         self.snapshot = status_document(
             now=self.clock.monotonic(),
             stopping=self.stopping,
@@ -505,7 +521,7 @@ class Daemon:
             generation=self.reconciler.generation,
             passes=self.pass_count,
             last_result=self.last_result,
-            live=self.reconciler.live() if observe else None,
+            live=live,
             previous=self.snapshot,
             metrics_address=self.metrics_address,
         )

@@ -258,6 +258,28 @@ def plan_document(
     }
 
 
+def errored_document(
+    diagnostics: list[dict[str, object]], *, manifest_path: str = ""
+) -> dict[str, object]:
+    """The JSON form of ``plan`` on a manifest that cannot be planned: the same shape as a plan
+    (so a reader needs one schema), nothing to apply, ``errored`` true and every diagnostic
+    (``Diagnostic.to_json()``: file, line, column, path, severity, message, hint)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "backend": "",
+        "manifest": {"path": manifest_path, "sha256": ""},
+        "live": {"generation": 0, "manifest_sha256": "", "fingerprint": ""},
+        "resource_drift": [],
+        "resource_changes": [],
+        "apply_order": [],
+        "unchanged": [],
+        "summary": {"add": 0, "change": 0, "replace": 0, "destroy": 0, "drift": 0},
+        "applyable": False,
+        "errored": True,
+        "diagnostics": diagnostics,
+    }
+
+
 def render_json(plan: Plan, *, manifest_path: str = "") -> str:
     """The JSON form of a plan as text."""
     return json.dumps(plan_document(plan, manifest_path=manifest_path), indent=2) + "\n"
@@ -298,6 +320,11 @@ def read_saved_plan(text: str, source: str) -> SavedPlan:
             f"{source}: not a saved plan",
             "Save one with: orchestrator plan PATH --out FILE",
         ) from exc
+    if doc.get("errored"):
+        raise PlanError(
+            f"{source}: an errored plan (its manifest was invalid): there is nothing to apply",
+            "Fix the manifest, then: orchestrator plan PATH --out FILE",
+        )
     if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
         raise PlanError(
             f"{source}: plan format {version} is not supported (this version reads "
