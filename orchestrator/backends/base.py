@@ -1,9 +1,10 @@
 """The backend protocol every backend implements, and the capability record it reports.
 
-Owns: ``Supervision`` (``poll``, ``status``, ``reset``, ``shutdown``: what the controller's main loop
-asks of a backend between reconcile passes), ``Backend`` (``observe``, ``apply``, ``capabilities``,
-``close``, and supervision), ``Capabilities``, ``Progress`` and ``Emit``; ``QueueOpener`` and
-``QueueRefused``, the backend-neutral face of opening a queue by name (``orchestrator open``), whose
+Owns: ``Supervision`` (``poll``, ``status``, ``reset``, ``restart``, ``shutdown``: what the
+controller's main loop asks of a backend between reconcile passes), ``Backend`` (``observe``,
+``apply``, ``capabilities``, ``close``, and supervision), ``Capabilities``, ``Restarted``,
+``Progress`` and ``Emit``; ``QueueOpener`` and ``QueueRefused``, the backend-neutral face of opening
+a queue by name (``orchestrator open``), whose
 implementation the registry hands out per backend. Other errors are those of
 ``orchestrator.errors``: ``TemporaryBackendError`` (retried with backoff) and
 ``PermanentBackendError`` (not retried until the object's definition changes).
@@ -50,6 +51,19 @@ class Capabilities:
         return feature in self.features
 
 
+@dataclass(frozen=True, slots=True)
+class Restarted:
+    """What ``Supervision.restart`` did: the pool's processes before, and the ready new ones.
+
+    A backend without pids (the fake) reports empty tuples; ``generation`` always moves.
+    """
+
+    pool: str
+    generation: int
+    old_pids: tuple[int, ...]
+    new_pids: tuple[int, ...]
+
+
 class Supervision(Protocol):
     """What runs between reconcile passes: the processes a backend started, watched and re-armed.
 
@@ -80,6 +94,18 @@ class Supervision(Protocol):
 
         Returns:
             Whether the pool was stopped; ``False`` for a running or unknown pool (nothing changes).
+        """
+        ...
+
+    def restart(self, pool: str, report: Progress | None = None) -> Restarted:
+        """Recycle ``pool`` on demand (``orchestrator restart POOL``), overlapped: new processes of
+        the same definition start, and the old ones stop only once those are ready, the way a
+        changed definition rolls over. Returns once the new generation is ready.
+
+        Raises:
+            KeyError: the backend runs no pool of that name.
+            TemporaryBackendError, PermanentBackendError: the new processes did not become ready
+                (the old ones, if any, keep serving).
         """
         ...
 

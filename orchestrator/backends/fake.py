@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from orchestrator.backends.base import Capabilities, Emit, Progress
+from orchestrator.backends.base import Capabilities, Emit, Progress, Restarted
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import BackendError, TemporaryBackendError
 from orchestrator.model.desired import RequestQueue, Resource, UrlGroup, WorkerPool
@@ -217,6 +217,14 @@ class FakeBackend:
         record.started_at = self.clock.monotonic()
         self.emit("pool_reset", pool=pool)
         return True
+
+    def restart(self, pool: str, report: Progress | None = None) -> Restarted:
+        """A new generation of the same definition (re-armed); no pids to report."""
+        record = self.pools.get(pool)
+        if record is None:
+            raise KeyError(pool)
+        self._start(record.spec)
+        return Restarted(pool, self.generations, (), ())
 
     def shutdown(self, report: Progress | None = None) -> None:
         """Stop every pool and release everything; nothing to wait for, so nothing to report."""

@@ -22,6 +22,9 @@ from orchestrator.cli.common import (
 )
 from orchestrator.errors import OrchestratorError
 
+#: ``status``: the controller answered, and something fails (docs/status.md, "Exit codes").
+EXIT_FAILING = 3
+
 EXAMPLES = {
     "run": """examples:
   orchestrator run examples/quickstart                 # as yourself: everything runs as you
@@ -36,6 +39,20 @@ With NOTIFY_SOCKET set (systemd Type=notify) it reports READY=1 after the first 
   orchestrator status --json --spec > live.json   # a snapshot for: orchestrator plan B --live live.json
 
 --spec adds "spec", the desired state the controller applied: enough to plan against offline.""",
+    "down": """examples:
+  orchestrator down
+  orchestrator down --timeout 5m --run-dir /run/site
+
+Drains the listener, stops every pool within its shutdownTimeLimit, then the controller; waits
+until it is gone.""",
+    "reset": """examples:
+  orchestrator reset api
+
+Re-arms a pool that rapid-fail protection stopped (status shows it STOPPED, and why).""",
+    "events": """examples:
+  orchestrator events
+  orchestrator events -f                      # follow until Ctrl-C
+  orchestrator events --json | jq 'select(.event == "process_exit")'""",
     "open": """examples:
   orchestrator open api -- gunicorn --bind fd://3 app:app
   orchestrator open api -- uvicorn --fd 3 app:app
@@ -67,7 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """``orchestrator status``: queues, URL groups, pools and their processes, the manifest."""
     from orchestrator.controller.client import Client
-    from orchestrator.controller.status import render_status
+    from orchestrator.controller.status import failing, render_status
 
     if args.spec and not args.json:
         raise OrchestratorError(
@@ -88,7 +105,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(state, indent=2, default=str))
     else:
         sys.stdout.write(render_status(state))
-    return EXIT_OK
+    # As `systemctl is-failed`: non-zero while anything fails, so scripts need not parse. A --spec
+    # snapshot is data for CI, wanted whatever the controller's health.
+    return EXIT_FAILING if failing(state) and not args.spec else EXIT_OK
 
 
 def cmd_down(args: argparse.Namespace) -> int:

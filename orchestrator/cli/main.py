@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from orchestrator import __version__
-from orchestrator.cli import controller_commands, manifest_commands, plan_commands
+from orchestrator.cli import controller_commands, manifest_commands, ops_commands, plan_commands
 from orchestrator.cli.common import EXIT_ERROR, EXIT_OK, Handler, path_problem
 from orchestrator.errors import OrchestratorError
 
@@ -22,6 +22,7 @@ EXAMPLES = {
     **manifest_commands.EXAMPLES,
     **plan_commands.EXAMPLES,
     **controller_commands.EXAMPLES,
+    **ops_commands.EXAMPLES,
     "worker": """examples:
   orchestrator worker hello:app
   orchestrator worker --threads 16 "factory:create_app()"
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    for module in (manifest_commands, plan_commands, controller_commands):
+    for module in (manifest_commands, plan_commands, controller_commands, ops_commands):
         module.register(add)
     p = add(
         "worker",
@@ -121,6 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orchestrator.runner.main import main as runner_main
 
         return runner_main(arguments[1:])
+    if arguments[:1] == ["__complete"]:
+        # Hidden: what the completion scripts call (never listed, never an error on a shell).
+        return ops_commands.complete(arguments[1:])
     parser = build_parser()
     args = parser.parse_args(arguments)
     handler: Handler | None = getattr(args, "handler", None)

@@ -36,6 +36,11 @@ EXAMPLES = {
 exit codes: 0 valid, 1 invalid (or warnings, with --warnings-as-errors)
 --json prints a document on stdout in every case: 'errored' is true when the exit code is 1, and
 'diagnostics' lists every problem with file, line, column, path, severity, message and hint.""",
+    "render": """examples:
+  orchestrator render kubernetes site.yaml | kubectl apply -f -
+  orchestrator render kubernetes --help
+
+TARGET is the platform: kubernetes (the only one so far).""",
     "render kubernetes": """examples:
   orchestrator render kubernetes site.yaml | kubectl apply -f -
   orchestrator render kubernetes site.yaml -o k8s/        # one file per object: k8s/kind-name.yaml

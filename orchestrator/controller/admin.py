@@ -4,9 +4,9 @@ Owns: ``AdminServer`` and ``Job``. The socket is a path socket created 0600 (066
 group's when one is configured); every connection's peer is also checked with ``SO_PEERCRED``: root,
 the controller's own uid, or a member of the admin group. ``state`` and ``events`` are answered from
 this server's threads (a snapshot and the event ring; ``state`` with ``{"spec": true}`` adds the
-controller's live state as ``plan --live`` reads it); ``plan``, ``apply``, ``reset``, ``reload`` and
-``down`` become jobs for the controller's main thread, whose progress events and result are streamed
-back on the connection.
+controller's live state as ``plan --live`` reads it); ``plan``, ``apply``, ``reset``, ``reload``,
+``restart`` and ``down`` become jobs for the controller's main thread, whose progress events and
+result are streamed back on the connection.
 """
 
 from __future__ import annotations

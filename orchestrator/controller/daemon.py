@@ -28,6 +28,7 @@ from orchestrator.clock import Clock, SystemClock
 from orchestrator.controller.admin import AdminServer, Job
 from orchestrator.controller.logs import LogWriter
 from orchestrator.controller.metrics import Metrics, serve_metrics
+from orchestrator.controller.operations import reload_answer
 from orchestrator.controller.paths import RunDir, default_run_dir
 from orchestrator.controller.sdnotify import SdNotify
 from orchestrator.controller.status import status_document
@@ -117,6 +118,7 @@ class Daemon:
             "apply": self._job_apply,
             "reset": self._job_reset,
             "reload": self._job_reload,
+            "restart": self._job_restart,
             "down": self._job_down,
         }
 
@@ -355,6 +357,7 @@ class Daemon:
             # Keyed by content and permissions: fixing the permissions is a change worth a retry.
             return self.rollout.reject(f"{sha}@{mset.trust_key}", problems, "load")
         self.tracker.forget_untrusted(sha)
+        self.tracker.on_disk(sha)
         if not self.tracker.should_try(sha, force=force):
             return False
         try:
@@ -475,8 +478,41 @@ class Daemon:
         )
 
     def _job_reload(self, job: Job) -> None:
-        accepted = self._reload(force=bool(job.args.get("force")))
-        job.done({"accepted": accepted})
+        assert self.tracker is not None
+        force = bool(job.args.get("force"))
+        if force:
+            # A forced retry is judged afresh: its rejection is recorded (and logged) again.
+            self.tracker.rejected = None
+        seen: list[dict[str, object]] = []
+        cancel = self.events.subscribe(seen.append)
+        try:
+            accepted = self._reload(force=force)
+        finally:
+            cancel()
+        job.done(reload_answer(accepted, seen, self.tracker, self.options.path))
+
+    def _job_restart(self, job: Job) -> None:
+        assert self.backend is not None
+        pool = str(job.args.get("pool", ""))
+        try:
+            done = self.backend.restart(
+                pool, lambda event, fields: job.event({"event": event, **fields})
+            )
+        except KeyError:
+            pools = self.snapshot.get("pools")
+            names = ", ".join(sorted(pools)) if isinstance(pools, dict) and pools else "none"
+            job.fail(f"unknown pool {pool!r} (pools: {names})", "", "UnknownPool")
+            return
+        finally:
+            self._refresh_snapshot(observe=False)
+        job.done(
+            {
+                "pool": done.pool,
+                "generation": done.generation,
+                "old_pids": list(done.old_pids),
+                "new_pids": list(done.new_pids),
+            }
+        )
 
     def _job_down(self, job: Job) -> None:
         self.stopping = True

@@ -16,6 +16,9 @@ from orchestrator.model.live import LiveState
 from orchestrator.reconcile.manifests import ManifestTracker
 from orchestrator.reconcile.reconciler import Result
 
+#: How many of a rejected manifest's errors the text form lists (``--json`` has them all).
+MAX_ERRORS_SHOWN = 10
+
 
 def status_document(
     *,
@@ -74,7 +77,8 @@ def status_document(
             "at": rejected.at,
             "stage": rejected.stage,
             "error": rejected.summary(),
-            "errors": [d.render() for d in rejected.diagnostics],
+            "errors": [d.render() for d in rejected.ordered()],
+            "warnings": rejected.warnings,
         }
         if rejected
         else None,
@@ -93,12 +97,16 @@ def status_document(
         **backend_status,
     }
     if desired is not None:
+        # A group whose step failed in the last pass (its port is taken, say) does not serve,
+        # whatever the manifest asks: it shows as failing, with the backend's reason.
+        failures = {o.key: o.error for o in (last_result.failed if last_result else ())}
         doc["urlGroups"] = [
             {
                 "name": res.key.name,
                 "queue": res.queue.name if res.queue else None,
                 "urls": list(res.urls),
-                "state": str(res.state),
+                "state": "failing" if res.key in failures else str(res.state),
+                "reason": failures.get(res.key),
             }
             for res in desired.resources.values()
             if isinstance(res, UrlGroup)
@@ -159,6 +167,49 @@ def _address(bound: object, listener: dict[str, object]) -> str:
     return str(bound)
 
 
+def _rejected(rejected: dict[str, object]) -> list[str]:
+    """The rejected manifest: its errors first (a warning is never why it was rejected), then how
+    many warnings it had (``status --json`` lists them)."""
+    sha = str(rejected.get("sha256") or "").split("@", 1)[0][:12] or "(unreadable)"
+    listed = [str(e) for e in _items(rejected.get("errors"))]
+    warnings = int(str(rejected.get("warnings") or 0))
+    errors = [e for e in listed if not _is_warning(e)] or [str(rejected.get("error"))]
+    counts = plural(len(errors), "error") + (f", {plural(warnings, 'warning')}" if warnings else "")
+    lines = [f"rejected manifest {sha} at {_clock(rejected.get('at'))} ({counts}):"]
+    shown = errors[:MAX_ERRORS_SHOWN]
+    lines += ["  " + e.split("\n", 1)[0] for e in shown]
+    if len(errors) > len(shown):
+        lines.append(f"  ... and {len(errors) - len(shown)} more (orchestrator status --json)")
+    return lines
+
+
+def _is_warning(rendered: str) -> bool:
+    first = rendered.split("\n", 1)[0]
+    return first.startswith("warning: ") or ": warning: " in first
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def failing(state: Mapping[str, object]) -> list[str]:
+    """What is failing in a status document, one line each: a rejected manifest, a step that
+    failed in the last pass (a URL group that cannot be created, ...), a pool stopped by
+    rapid-fail protection. Empty when everything runs as declared (``status`` exits 0)."""
+    found: list[str] = []
+    rejected = state.get("rejected")
+    if isinstance(rejected, dict):
+        found.append(f"manifest rejected: {rejected.get('error')}")
+    reconcile = state.get("reconcile")
+    if isinstance(reconcile, dict):
+        found += [f"{f.get('step')}: {f.get('error')}" for f in _list(reconcile.get("failed"))]
+    pools = state.get("pools")
+    for name, info in sorted(pools.items()) if isinstance(pools, dict) else []:
+        if isinstance(info, dict) and info.get("halted"):
+            found.append(f"worker/{name} stopped: {info.get('halted')}")
+    return found
+
+
 def render_status(state: dict[str, object]) -> str:
     """The human form of a controller's state."""
     out: list[str] = []
@@ -178,10 +229,7 @@ def render_status(state: dict[str, object]) -> str:
         out.append(f"no manifest applied yet ({manifest.get('path')})")
     rejected = state.get("rejected")
     if isinstance(rejected, dict):
-        sha = str(rejected.get("sha256") or "")[:12] or "(unreadable)"
-        out.append(
-            f"rejected manifest {sha} at {_clock(rejected.get('at'))}: {rejected.get('error')}"
-        )
+        out += _rejected(rejected)
     reconcile = state.get("reconcile") if isinstance(state.get("reconcile"), dict) else {}
     assert isinstance(reconcile, dict)
     for failure in _list(reconcile.get("failed")):
@@ -211,7 +259,8 @@ def render_status(state: dict[str, object]) -> str:
                     str(g.get("name")),
                     str(g.get("queue")),
                     str(g.get("state", "")),
-                    " ".join(str(u) for u in _items(g.get("urls"))),
+                    " ".join(str(u) for u in _items(g.get("urls")))
+                    + (f"  ({g.get('reason')})" if g.get("reason") else ""),
                 ]
                 for g in groups
             ],

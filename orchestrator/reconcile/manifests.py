@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from orchestrator.errors import Diagnostic
+from orchestrator.errors import Diagnostic, Severity
 from orchestrator.manifest.load import LoadedManifest, ManifestFile, ManifestSet
 
 
@@ -28,8 +28,18 @@ class Rejected:
     stage: str  # "load" (invalid) or "apply" (refused or failed)
 
     def summary(self) -> str:
-        """The first diagnostic, rendered on one line."""
-        return self.diagnostics[0].render().split("\n", 1)[0] if self.diagnostics else self.stage
+        """The first error (a warning only when there is no error), rendered on one line."""
+        first = next(iter(self.ordered()), None)
+        return first.render().split("\n", 1)[0] if first is not None else self.stage
+
+    def ordered(self) -> tuple[Diagnostic, ...]:
+        """The diagnostics, errors first (a warning is not why a manifest was rejected)."""
+        return tuple(sorted(self.diagnostics, key=lambda d: d.severity is not Severity.ERROR))
+
+    @property
+    def warnings(self) -> int:
+        """How many of the diagnostics are warnings."""
+        return sum(1 for d in self.diagnostics if d.severity is not Severity.ERROR)
 
 
 class ManifestTracker:
@@ -52,12 +62,26 @@ class ManifestTracker:
             return False
         return sha256 not in self.failed
 
+    def on_disk(self, sha256: str) -> None:
+        """The manifest files now hash to ``sha256``. When that is the desired manifest (an edit
+        that was rejected has been reverted), the rejection describes files that no longer exist,
+        so it stops being reported; its hash stays in ``failed``, so it is still not retried."""
+        rejected = self.rejected
+        if (
+            rejected is not None
+            and self.desired is not None
+            and self.desired.desired.manifest_sha256 == sha256
+            and not rejected.sha256.startswith(sha256)
+        ):
+            self.rejected = None
+
     def accept(self, loaded: LoadedManifest) -> None:
         """A manifest loaded and validated: it is the desired state from now on."""
         self.desired = loaded
         self.failed.pop(loaded.desired.manifest_sha256, None)
-        if self.rejected and self.rejected.sha256 == loaded.desired.manifest_sha256:
-            self.rejected = None
+        # A newer manifest is in force: a rejection of older content no longer describes anything
+        # the operator must act on.
+        self.rejected = None
 
     def reject(
         self, sha256: str, at: float, diagnostics: tuple[Diagnostic, ...], stage: str

@@ -386,6 +386,32 @@ class PoolDriver:
             self.stop_generation(pool, previous, "replaced by a new definition")
         return gen
 
+    def restart(
+        self,
+        name: str,
+        wait: Callable[[Pool, Generation], None],
+        *,
+        keep_lone_failure: bool,
+    ) -> tuple[tuple[int, ...], Generation]:
+        """An overlapped recycle on demand (``orchestrator restart POOL``): the pool's own
+        definition rolls over create-first, exactly as a changed one does (``roll_over``), so the
+        old processes serve until the new ones are ready.
+
+        Returns:
+            The pids that served before, and the new generation.
+
+        Raises:
+            KeyError: no such pool (or it is being removed).
+            TemporaryBackendError, PermanentBackendError: as ``roll_over``.
+        """
+        pool = self.pools.get(name)
+        if pool is None or pool.removed:
+            raise KeyError(name)
+        old = tuple(sorted(pid for g in pool.generations if not g.stopping for pid in g.instances))
+        self.emit("restart_start", pool=name, pids=list(old))
+        gen = self.roll_over(name, pool.spec, wait, keep_lone_failure=keep_lone_failure)
+        return old, gen
+
     # -- processes ---------------------------------------------------------------------------
     def _fill(self, pool: Pool, gen: Generation, now: float) -> None:
         if gen.stopping:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from types import MappingProxyType
 
-from orchestrator.backends.base import Capabilities, Progress
+from orchestrator.backends.base import Capabilities, Progress, Restarted
 from orchestrator.backends.httpsys.launcher import (
     Launcher,
     LaunchSpec,
@@ -408,6 +408,18 @@ class HttpSysBackend:
     def reset(self, pool: str) -> bool:
         """Re-arm a pool stopped by rapid-fail protection; returns whether it was stopped."""
         return self.driver.reset(pool)
+
+    def restart(self, pool: str, report: Progress | None = None) -> Restarted:
+        """Recycle ``pool`` on demand, create-first: the path a changed definition takes."""
+        record = self.pools.get(pool)
+        if record is None or record.removed:
+            raise KeyError(pool)
+        progress: Progress = report or _no_progress
+        old, gen = self.driver.restart(
+            pool, lambda p, g: self._wait_ready(p, g, progress), keep_lone_failure=False
+        )
+        self.resources.refresh_queue_state(record.spec.queue.name)
+        return Restarted(pool, gen.number, old, tuple(sorted(gen.instances)))
 
     def status(self) -> dict[str, object]:
         """What ``orchestrator status`` shows about this backend (the Linux backend's keys)."""

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from types import MappingProxyType
 
-from orchestrator.backends.base import Capabilities, Progress
+from orchestrator.backends.base import Capabilities, Progress, Restarted
 from orchestrator.backends.linux.broker import Broker, Grant
 from orchestrator.backends.linux.cgroups import CgroupManager, namespace_for
 from orchestrator.backends.linux.host import HostFacts, become_subreaper, read_host_facts
@@ -659,6 +659,24 @@ class LinuxBackend:
         was = self.driver.reset(pool)
         self._config_dirty = True
         return was
+
+    def restart(self, pool: str, report: Progress | None = None) -> Restarted:
+        """Recycle ``pool`` on demand, create-first: the path a changed definition takes."""
+        if pool not in self.pools:
+            raise KeyError(pool)
+        progress: Progress = report or (lambda event, fields: None)
+        try:
+            old, gen = self.driver.restart(
+                pool,
+                lambda p, g: self._wait_ready(p, g, progress),
+                keep_lone_failure=True,
+            )
+        except (TemporaryBackendError, PermanentBackendError):
+            # The front end must hear of a pool that now answers 503 (or serves again).
+            self._config_dirty = True
+            raise
+        self._config_dirty = True
+        return Restarted(pool, gen.number, old, tuple(sorted(gen.instances)))
 
     def status(self) -> dict[str, object]:
         """What ``orchestrator status`` shows about this backend."""

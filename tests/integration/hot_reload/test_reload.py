@@ -138,7 +138,7 @@ def test_invalid_yaml_changes_nothing_and_status_names_the_line(
         assert pids == ctl.pids(names.hello) | ctl.pids(names.notes)
         assert 200 == ctl.get("/hello/").status
         assert 200 == ctl.get("/notes/").status
-        assert main(["status", "--run-dir", ctl.run_dir]) == 0
+        assert main(["status", "--run-dir", ctl.run_dir]) == 3  # a rejected manifest fails
 
 
 def test_a_reload_naming_a_missing_cwd_is_refused_and_the_last_good_keeps_serving(

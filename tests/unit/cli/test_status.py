@@ -10,8 +10,8 @@ import pytest
 
 from orchestrator.backends.fake import FakeBackend
 from orchestrator.clock import FakeClock
-from orchestrator.controller.status import render_status, status_document
-from orchestrator.errors import Diagnostic, TemporaryBackendError
+from orchestrator.controller.status import failing, render_status, status_document
+from orchestrator.errors import Diagnostic, Severity, TemporaryBackendError
 from orchestrator.manifest.load import LoadedManifest, ManifestFile, ManifestSet
 from orchestrator.model import DesiredState, Fault, Key, Kind
 from orchestrator.reconcile.manifests import ManifestTracker
@@ -117,6 +117,7 @@ def test_a_rejected_manifest_is_shown_with_every_error(tracker: ManifestTracker)
         "stage": "load",
         "error": "first problem",
         "errors": ["first problem", "second problem"],
+        "warnings": 0,
     } == _document(tracker)["rejected"]
 
 
@@ -134,8 +135,20 @@ def test_url_groups_come_from_the_desired_manifest(tracker: ManifestTracker) -> 
     tracker.accept(_loaded(site()))
     doc = _document(tracker, backend_status={"urlGroups": ["the backend's"]})
     assert [
-        {"name": "api", "queue": "api", "urls": ["http://+:8080/api/"], "state": "enabled"},
-        {"name": "web", "queue": "web", "urls": ["http://+:8080/"], "state": "enabled"},
+        {
+            "name": "api",
+            "queue": "api",
+            "urls": ["http://+:8080/api/"],
+            "state": "enabled",
+            "reason": None,
+        },
+        {
+            "name": "web",
+            "queue": "web",
+            "urls": ["http://+:8080/"],
+            "state": "enabled",
+            "reason": None,
+        },
     ] == doc["urlGroups"]
 
 
@@ -229,3 +242,87 @@ def test_the_metrics_address_is_the_one_bound(tracker: ManifestTracker) -> None:
     """``metrics.address`` is where /metrics is served, as bound (the manifest may say port 0)."""
     document = _document(tracker, metrics_address="127.0.0.1:40123")
     assert {"address": "127.0.0.1:40123"} == document["metrics"]
+
+
+def test_a_rejected_manifest_lists_its_errors_before_a_warning_located_earlier(
+    tracker: ManifestTracker,
+) -> None:
+    """A warning is never why a manifest was rejected: ``error`` is the first error, ``errors``
+    lists errors first, ``warnings`` counts the warnings, and the text shows the errors and the
+    count, not the warning."""
+    diags = (
+        Diagnostic('queue "notes" is not used by any URL group', severity=Severity.WARNING),
+        Diagnostic('unknown queue "nosuch"'),
+    )
+    tracker.reject("c" * 64, 1_700_000_001.0, diags, "load")
+    rejected = _document(tracker)["rejected"]
+    assert isinstance(rejected, dict)
+    assert 'unknown queue "nosuch"' == rejected["error"]
+    assert 'unknown queue "nosuch"' == rejected["errors"][0]
+    assert 1 == rejected["warnings"]
+    lines = render_status(_document(tracker)).splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("rejected manifest"))
+    assert lines[at].endswith("(1 error, 1 warning):")
+    assert '  unknown queue "nosuch"' == lines[at + 1]
+    assert "not used" not in "\n".join(lines)
+
+
+def test_a_rejection_disappears_when_a_newer_manifest_is_accepted(tracker: ManifestTracker) -> None:
+    """Fixed and applied: the rejection of the broken content is no longer reported."""
+    tracker.reject("c" * 64, 1.0, (Diagnostic("broken"),), "load")
+    tracker.accept(_loaded(site()))
+    assert _document(tracker)["rejected"] is None
+    assert "c" * 64 in tracker.failed  # still not retried unchanged
+
+
+def test_a_rejection_disappears_when_the_files_are_the_manifest_in_force_again(
+    tracker: ManifestTracker,
+) -> None:
+    """A rejected edit that is undone leaves nothing to re-apply, and nothing to report."""
+    loaded = _loaded(site())
+    tracker.accept(loaded)
+    tracker.reject("c" * 64, 1.0, (Diagnostic("broken"),), "load")
+    tracker.on_disk("c" * 64)
+    assert tracker.rejected is not None
+    tracker.on_disk(loaded.desired.manifest_sha256)
+    assert tracker.rejected is None
+
+
+def test_a_url_group_whose_step_failed_is_failing_with_the_reason(
+    tracker: ManifestTracker,
+) -> None:
+    """A group the backend could not create (its port is taken) is ``failing``, not the state
+    the manifest asks for, and says why; the text table shows both; ``failing`` lists it."""
+    clock = FakeClock()
+    error = TemporaryBackendError("cannot listen on 127.0.0.1:8080: Address already in use")
+    backend = FakeBackend({"create urlgroup/web": error}, clock=clock)
+    result = Reconciler(backend, clock, rng=random.Random(1)).reconcile_once(site())
+    tracker.accept(_loaded(site()))
+    doc = _document(tracker, last_result=result)
+    groups = {g["name"]: g for g in doc["urlGroups"]}  # type: ignore[union-attr]
+    assert ("failing", error.summary) == (groups["web"]["state"], groups["web"]["reason"])
+    assert ("enabled", None) == (groups["api"]["state"], groups["api"]["reason"])
+    row = next(line for line in render_status(doc).splitlines() if line.startswith("web "))
+    assert "failing" in row
+    assert "Address already in use" in row
+    assert [f"create urlgroup/web: {error.summary}"] == failing(doc)
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ({"rejected": None, "reconcile": {"failed": []}, "pools": {"a": {"halted": ""}}}, []),
+        (
+            {"rejected": {"error": "bad"}, "reconcile": {"failed": []}},
+            ["manifest rejected: bad"],
+        ),
+        (
+            {"pools": {"a": {"halted": "rapid-fail protection"}}},
+            ["worker/a stopped: rapid-fail protection"],
+        ),
+    ],
+    ids=["healthy", "rejected manifest", "halted pool"],
+)
+def test_failing_names_everything_that_fails(state: dict[str, object], expected: list[str]) -> None:
+    """What makes ``status`` exit 3, one line each; nothing for a healthy controller."""
+    assert expected == failing(state)
