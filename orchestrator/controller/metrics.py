@@ -1,7 +1,11 @@
 """Prometheus metrics: the controller's health, read from its latest snapshot.
 
-Owns: ``Metrics`` (counters the main thread increments, and a collector over the status snapshot)
-and ``serve_metrics``. Exposed with ``prometheus-client``'s text format on ``session.metrics.address``.
+Owns: ``Metrics`` (counters and the reconcile-duration histogram the main thread moves, and a
+collector over the status snapshot: workers, pools, the listener's per-queue and per-URL-group
+counters and latency buckets, queue gauges, build info) and ``serve_metrics``. Exposed with
+``prometheus-client``'s text format on ``session.metrics.address``. Every counter and bucket only
+grows while the controller and its listener processes run (durations use ``prometheus_client``'s
+own ``Histogram``, which never forgets an observation): Prometheus reads a drop as a restart.
 """
 
 from __future__ import annotations
@@ -9,9 +13,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+
+from orchestrator import __version__
 
 BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0)
 
@@ -23,7 +30,13 @@ class Metrics(Collector):
         self.snapshot = snapshot
         self._lock = threading.Lock()
         self.reconciles: dict[str, int] = {"success": 0, "error": 0, "rolled_back": 0}
-        self.durations: list[float] = []
+        # Not registered anywhere: ``collect`` yields it with the rest.
+        self.durations = Histogram(
+            "orchestrator_reconcile_duration_seconds",
+            "Reconcile pass duration.",
+            buckets=BUCKETS,
+            registry=None,
+        )
         self.rapid_fail_trips: dict[str, int] = {}
         self.last_reload_ok = 1
         self.last_reload_success_ts = 0.0
@@ -32,8 +45,7 @@ class Metrics(Collector):
         """Count one reconcile pass by result."""
         with self._lock:
             self.reconciles[result] = self.reconciles.get(result, 0) + 1
-            self.durations.append(seconds)
-            del self.durations[:-10000]
+        self.durations.observe(seconds)
 
     def reload(self, ok: bool, ts: float) -> None:
         """Record the outcome of a manifest reload."""
@@ -47,11 +59,10 @@ class Metrics(Collector):
         with self._lock:
             self.rapid_fail_trips[pool] = self.rapid_fail_trips.get(pool, 0) + 1
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         snap = self.snapshot()
         with self._lock:
             reconciles = dict(self.reconciles)
-            durations = list(self.durations)
             trips = dict(self.rapid_fail_trips)
             ok, ts = self.last_reload_ok, self.last_reload_success_ts
         c = CounterMetricFamily(
@@ -60,14 +71,7 @@ class Metrics(Collector):
         for result, n in sorted(reconciles.items()):
             c.add_metric([result], n)
         yield c
-        buckets = [(str(b), sum(1 for d in durations if d <= b)) for b in BUCKETS]
-        buckets.append(("+Inf", len(durations)))
-        yield HistogramMetricFamily(
-            "orchestrator_reconcile_duration_seconds",
-            "Reconcile pass duration.",
-            buckets=buckets,
-            sum_value=sum(durations),
-        )
+        yield from self.durations.collect()
         yield GaugeMetricFamily(
             "orchestrator_config_last_reload_successful",
             "Whether the last manifest reload succeeded.",
@@ -118,10 +122,30 @@ class Metrics(Collector):
             tripc.add_metric([pool], n)
         yield tripc
         yield from self._listener(snap)
+        yield from self._queues(snap)
+        listener = snap.get("listener")
+        core = listener.get("core") if isinstance(listener, dict) else None
+        info = GaugeMetricFamily(
+            "orchestrator_build_info",
+            "Always 1: the version, and the listener core that runs (compiled, python or none).",
+            labels=["version", "listener_core"],
+        )
+        info.add_metric([__version__, str(core or "none")], 1)
+        yield info
 
-    def _listener(
-        self, snap: dict[str, object]
-    ) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def _queues(self, snap: dict[str, object]) -> Iterator[Metric]:
+        backlog = GaugeMetricFamily(
+            "orchestrator_queue_backlog",
+            "The listen backlog of each queue as applied (maxLength, clamped to somaxconn).",
+            labels=["queue"],
+        )
+        queues = snap.get("queues")
+        for q in queues if isinstance(queues, list) else []:
+            if isinstance(q, dict) and q.get("backlog") is not None:
+                backlog.add_metric([str(q.get("name"))], int(str(q.get("backlog"))))
+        yield backlog
+
+    def _listener(self, snap: dict[str, object]) -> Iterator[Metric]:
         listener = snap.get("listener")
         stats = listener.get("stats") if isinstance(listener, dict) else None
         requests = CounterMetricFamily(
@@ -159,6 +183,43 @@ class Metrics(Collector):
         yield requests
         yield inflight
         yield rejected
+        yield _latency(stats if isinstance(stats, list) else [])
+
+
+def _latency(stats: list[object]) -> HistogramMetricFamily:
+    """Request latency per URL group, summed over the listener processes.
+
+    Each process reports per-bucket counts (``latency``, with ``latency_ms_buckets`` the upper
+    bounds in milliseconds and one last bucket for the rest): incrementing a bucket is all the
+    hot path does, so there is no exact sum, and the family has no ``_sum``.
+    """
+    family = HistogramMetricFamily(
+        "orchestrator_request_duration_seconds",
+        "Request latency by URL group, from the listener (first byte in to last byte out).",
+        labels=["group"],
+    )
+    totals: dict[str, list[int]] = {}
+    bounds: dict[str, list[float]] = {}
+    for proc in stats:
+        groups = proc.get("groups") if isinstance(proc, dict) else None
+        for group, g in sorted(groups.items()) if isinstance(groups, dict) else []:
+            counts, edges = g.get("latency"), g.get("latency_ms_buckets")
+            if not isinstance(counts, list) or not isinstance(edges, list):
+                continue
+            if len(counts) != len(edges) + 1:
+                continue
+            bounds[group] = [float(str(e)) for e in edges]
+            total = totals.setdefault(group, [0] * len(counts))
+            if len(total) == len(counts):
+                for i, n in enumerate(counts):
+                    total[i] += int(str(n))
+    for group, counts in sorted(totals.items()):
+        cumulative, running = [], 0
+        for edge, n in zip([*bounds[group], float("inf")], counts, strict=True):
+            running += n
+            cumulative.append(("+Inf" if edge == float("inf") else repr(edge / 1000), running))
+        family.add_metric([group], cumulative, sum_value=None)
+    return family
 
 
 def serve_metrics(metrics: Metrics, address: str) -> str:
