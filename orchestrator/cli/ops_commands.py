@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from orchestrator.cli.common import EXIT_ERROR, EXIT_OK, Adder, run_dir_of
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import OrchestratorError, PlanError
 
 EXAMPLES = {
     "restart": """examples:
@@ -98,7 +98,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             text = fh.read()
     except UnicodeDecodeError:
         raise OrchestratorError(f"{args.planfile}: not a saved plan (not text)") from None
-    read_saved_plan(text, args.planfile)  # refuses what is not a plan, in one line
+    try:
+        read_saved_plan(text, args.planfile)
+    except PlanError as exc:
+        # One line: the file is named, and its summary says what is wrong with it.
+        raise OrchestratorError(exc.summary) from None
     doc = json.loads(text)
     if args.json:
         print(json.dumps(doc, indent=2))
