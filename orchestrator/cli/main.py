@@ -14,7 +14,13 @@ import sys
 from collections.abc import Sequence
 
 from orchestrator import __version__
-from orchestrator.cli import controller_commands, manifest_commands, ops_commands, plan_commands
+from orchestrator.cli import (
+    controller_commands,
+    logs_commands,
+    manifest_commands,
+    ops_commands,
+    plan_commands,
+)
 from orchestrator.cli.common import EXIT_ERROR, EXIT_OK, Handler, path_problem
 from orchestrator.errors import OrchestratorError
 
@@ -23,6 +29,7 @@ EXAMPLES = {
     **plan_commands.EXAMPLES,
     **controller_commands.EXAMPLES,
     **ops_commands.EXAMPLES,
+    **logs_commands.EXAMPLES,
     "worker": """examples:
   orchestrator worker hello:app
   orchestrator worker --threads 16 "factory:create_app()"
@@ -96,7 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    for module in (manifest_commands, plan_commands, controller_commands, ops_commands):
+    for module in (
+        manifest_commands,
+        plan_commands,
+        controller_commands,
+        ops_commands,
+        logs_commands,
+    ):
         module.register(add)
     p = add(
         "worker",

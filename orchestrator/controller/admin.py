@@ -6,12 +6,14 @@ the controller's own uid, or a member of the admin group. ``state`` and ``events
 this server's threads (a snapshot and the event ring; ``state`` with ``{"spec": true}`` adds the
 controller's live state as ``plan --live`` reads it); ``plan``, ``apply``, ``reset``, ``reload``,
 ``restart`` and ``down`` become jobs for the controller's main thread, whose progress events and
-result are streamed back on the connection.
+result are streamed back on the connection. ``logs`` is answered from this server's threads too,
+from the captured output's rings (``controller.logs.serve_logs``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import queue
 import socket
@@ -20,6 +22,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from orchestrator.controller.logs import serve_logs
+from orchestrator.controller.output import OutputHub
 from orchestrator.controller.protocol import MAX_LINE, OPS, ProtocolError, decode, encode
 from orchestrator.reconcile.events import EventLog
 
@@ -63,8 +67,10 @@ class AdminServer:
         submit: Callable[[Job], None],
         emit: Callable[..., None],
         spec: Callable[[], dict[str, object] | None] | None = None,
+        output: OutputHub | None = None,
     ) -> None:
         self.path = path
+        self.output = output
         self.spec = spec
         self.admin_gid = admin_gid
         self.snapshot = snapshot
@@ -166,6 +172,11 @@ class AdminServer:
                 self._send(conn, {"ok": True, "result": result})
             elif op == "events":
                 self._stream_events(conn, args)
+            elif op == "logs" and self.output is not None:
+                pools = self.snapshot().get("pools")
+                known = [*(pools if isinstance(pools, dict) else {}), *self.output.pools()]
+                send = functools.partial(self._send, conn)
+                serve_logs(send, self.output, [p for p in known if p], args, self._stop)
             else:
                 self._run_job(conn, Job(op, args, uid))
 

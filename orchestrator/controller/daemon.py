@@ -23,12 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orchestrator.backends.base import Backend
+from orchestrator.backends.output import CapturesOutput
 from orchestrator.backends.registry import create_backend, resolve_backend_name
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.controller.admin import AdminServer, Job
 from orchestrator.controller.logs import LogWriter
 from orchestrator.controller.metrics import Metrics, serve_metrics
 from orchestrator.controller.operations import reload_answer
+from orchestrator.controller.output import OutputHub, journal_stream
 from orchestrator.controller.paths import RunDir, default_run_dir
 from orchestrator.controller.sdnotify import SdNotify
 from orchestrator.controller.status import status_document
@@ -90,7 +92,12 @@ class Daemon:
         # loop then signalled a pid that was gone). Main thread only: the snapshot reads the
         # backend, which only the main thread may touch.
         self.events.subscribe(self._refresh_on_event)
-        self.events.subscribe(LogWriter(options.log_format))
+        self.log_writer = LogWriter(options.log_format)
+        self.events.subscribe(self.log_writer)
+        # Workers' and the listener's stdout and stderr, tagged, on this log and in `logs`.
+        self.output = OutputHub(
+            options.log_format, self.log_writer.write_raw, journal=journal_stream(os.environ)
+        )
         self.emit = self.events.emit
         self.trigger = Trigger()
         self.jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
@@ -170,6 +177,9 @@ class Daemon:
         except OrchestratorError as exc:
             print(exc.render(), file=sys.stderr)
             return 1
+        if isinstance(self.backend, CapturesOutput):
+            self.output.start()
+            self.backend.capture_output(self.output)
         self.reconciler = Reconciler(self.backend, self.clock, events=self.events)
         self.rollout = Rollout(
             self.reconciler, self.tracker, self.clock, events=self.events, metrics=self.metrics
@@ -183,6 +193,7 @@ class Daemon:
             submit=self._submit,
             emit=self.emit,
             spec=self._spec,
+            output=self.output,
         )
         admin.start()
         if session is not None and session.metrics.address:
@@ -193,7 +204,13 @@ class Daemon:
                 )
             except OSError as exc:
                 self.emit("metrics_unavailable", address=session.metrics.address, error=str(exc))
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        for signum in (
+            signal.SIGTERM,
+            signal.SIGINT,
+            signal.SIGHUP,
+            signal.SIGCHLD,
+            signal.SIGUSR1,
+        ):
             signal.signal(signum, self.signals.handle)
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_read, False)
@@ -219,6 +236,7 @@ class Daemon:
             with contextlib.suppress(Exception):
                 self.backend.shutdown()
             admin.stop()
+            self.output.stop()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(run_dir.pidfile)
             self.emit("controller_stopped")
@@ -341,6 +359,12 @@ class Daemon:
             elif signum == signal.SIGHUP:
                 self.emit("signal", signal="SIGHUP", action="reload")
                 self.reload_requested = True
+            elif signum == signal.SIGUSR1:
+                # logrotate's postrotate signals the controller: the log files it opened for
+                # others (the listener's access log) are opened again.
+                self.emit("signal", signal="SIGUSR1", action="reopen logs")
+                if isinstance(self.backend, CapturesOutput):
+                    self.backend.reopen_logs()
 
     def _reload(self, force: bool = False) -> bool:
         """Re-read the manifest files and apply them if they changed; returns whether a new

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 VERSION = 1
-OPS = frozenset({"state", "plan", "apply", "events", "down", "reset", "reload", "restart"})
+OPS = frozenset({"state", "plan", "apply", "events", "down", "reset", "reload", "restart", "logs"})
 MAX_LINE = 64 * 1024 * 1024  # a posted manifest set may be large, but not unbounded
 
 

@@ -73,6 +73,13 @@ def _int_opt(value: object) -> int | None:
     return None if value is None else _int(value)
 
 
+def _access_log(value: object) -> str:
+    """``session.listener.accessLog``: YAML's ``on``/``off`` arrive as booleans."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 def _str_opt(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -128,6 +135,7 @@ def _session(data: Data) -> Session:
             group=_str_opt(lst.get("group")),
             processes="auto" if lst["processes"] == "auto" else _int(lst["processes"]),
             open_files=_int_opt(lst.get("openFiles")),
+            access_log=_access_log(lst.get("accessLog", "on")),
         ),
         metrics=Metrics(address=_str_opt(_d(data, "metrics").get("address"))),
         admin_group=_str_opt(data.get("adminGroup")),

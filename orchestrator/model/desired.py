@@ -112,14 +112,16 @@ class TlsBinding:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListenerSettings:
-    """The Linux listener process: its identity, how many processes share the ports, and how many
-    descriptors each may hold (``None``: the controller's hard limit)."""
+    """The Linux listener process: its identity, how many processes share the ports, how many
+    descriptors each may hold (``None``: the controller's hard limit), and its access log
+    (``on``: the controller's stderr, ``off``, or a file's absolute path)."""
 
     user: str = field(default="auto", metadata=_m("user"))
     group: str | None = field(default=None, metadata=_m("group"))
     #: A count, or "auto": one per CPU the controller may run on, capped (the backend decides).
     processes: int | Literal["auto"] = field(default=1, metadata=_m("processes"))
     open_files: int | None = field(default=None, metadata=_m("openFiles"))
+    access_log: str = field(default="on", metadata=_m("accessLog"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

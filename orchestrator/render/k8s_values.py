@@ -73,6 +73,7 @@ NO_EQUIVALENT: dict[tuple[str, str], str] = {
         "the Gateway implementation's pods are its own (scale them with its own settings)"
     ),
     ("session", "listener.openFiles"): "the Gateway implementation's pods are its own",
+    ("session", "listener.accessLog"): "the Gateway implementation writes its own access log",
     ("session", "metrics.address"): (
         "the controller's metrics do not exist in a cluster; the Gateway implementation has its own"
     ),

@@ -44,6 +44,7 @@ from orchestrator.backends.linux.probe import Prober, ProbeResult
 from orchestrator.backends.linux.queues import QueueSockets
 from orchestrator.backends.linux.rules import CHANGE_RULES
 from orchestrator.backends.linux.spawn import worker_environment
+from orchestrator.backends.output import OutputSink
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import PermanentBackendError, TemporaryBackendError
 from orchestrator.model.desired import (
@@ -261,6 +262,7 @@ class LinuxBackend:
                 self.queues.repair(name)
         self.listener_identity = identity
         self.session = new
+        self.listener.set_access_log(new.listener.access_log)
         self.listener.start(
             identity, listener_processes(new.listener.processes), new.listener.open_files
         )
@@ -652,6 +654,16 @@ class LinuxBackend:
             self._startup_probes[result.pool.removesuffix(STARTUP)] = result.ok
             return
         self.driver.probe_result(result.pool, result.ok, result.detail)
+
+    # -- captured output (backends.output.CapturesOutput) --------------------------------------
+    def capture_output(self, sink: OutputSink) -> None:
+        """Workers and listener processes started from now on write to pipes read by ``sink``."""
+        self.launcher.output = sink
+        self.listener.output = sink
+
+    def reopen_logs(self) -> None:
+        """SIGUSR1: the access log file is opened again and handed to the listener processes."""
+        self.listener.reopen_access_log()
 
     # -- operator actions --------------------------------------------------------------------
     def reset(self, pool: str) -> bool:

@@ -2,7 +2,8 @@
 
 Owns: ``LinuxLauncher`` (``supervise.driver.Launcher``) and ``LinuxProcess``. A generation shares an
 identity and a cgroup (with the pool's limits); each process gets a leaf cgroup below it, the queue
-as fd 3 and its identity through the exec shim (``spawn``), and a pidfd, so its exit is seen at once
+as fd 3, its identity through the exec shim (``spawn``), its stdout and stderr as pipes to the
+controller's output sink when there is one (``spawn_captured``), and a pidfd, so its exit is seen at once
 (the backend's event pump waits on ``pidfds`` and reaps with ``waitpid``; ``reaped`` decodes the
 status, an OOM kill included, and clears what the process leaves behind). Stopping is SIGTERM (and
 SIGCONT, for a stopped process); killing takes the whole cgroup and process group. Everything here
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 
 from orchestrator.backends.linux.cgroups import Cgroup, CgroupManager
 from orchestrator.backends.linux.identity import Identity
-from orchestrator.backends.linux.spawn import ProcessSpec, spawn
+from orchestrator.backends.linux.spawn import ProcessSpec, spawn_captured
+from orchestrator.backends.output import OutputSink
 from orchestrator.model.desired import WorkerPool
 from orchestrator.supervise.driver import ExitStatus, Inspection, Process
 
@@ -74,6 +76,8 @@ class LinuxLauncher:
         self.drop = drop
         self.by_pid: dict[int, LinuxProcess] = {}
         self._leaves = itertools.count(1)
+        #: Where the processes' stdout and stderr go (``None``: the controller's stderr).
+        self.output: OutputSink | None = None
 
     # -- supervise.driver.Launcher -----------------------------------------------------------
     def open_generation(self, pool: str, number: int, spec: WorkerPool) -> object:
@@ -111,7 +115,7 @@ class LinuxLauncher:
             rlimits=rlimits,
         )
         try:
-            popen = spawn(process)
+            popen = spawn_captured(process, self.output, pool)
         except OSError:
             if leaf is not None:
                 self.cgroups.remove(leaf, timeout_s=0.5)

@@ -13,6 +13,12 @@ socket of the address picks it, the other processes' sockets (``SO_REUSEPORT``) 
 it is kept as long as the address is wanted (a reload that still names port 0 keeps it). The bound
 port is what the listener routes by (prefixes with port 0 are sent with it), what ``addresses()``
 and ``endpoints()`` report and what the ``listener_bound`` event says.
+
+The access log (``session.listener.accessLog``) is an fd sent with each config: the controller's
+stderr (``on``) or a file the controller opens (a path: the listener's user need not be able to
+open it), in the controller's log format. ``reopen_access_log`` (SIGUSR1, for logrotate) opens the
+file again and pushes the config, so every process moves to the new file. Each process's own stdout
+and stderr go to the controller's output sink (``spawn_captured``), as ``listener``.
 """
 
 from __future__ import annotations
@@ -30,8 +36,13 @@ from dataclasses import dataclass, field, replace
 from orchestrator.backends.linux.cgroups import Cgroup, CgroupManager
 from orchestrator.backends.linux.identity import Identity
 from orchestrator.backends.linux.listener.channel import Channel
-from orchestrator.backends.linux.listener.message import ListenerConfig, SocketConfig
-from orchestrator.backends.linux.spawn import ProcessSpec, spawn, worker_environment
+from orchestrator.backends.linux.listener.message import (
+    AccessLogConfig,
+    ListenerConfig,
+    SocketConfig,
+)
+from orchestrator.backends.linux.spawn import ProcessSpec, spawn_captured, worker_environment
+from orchestrator.backends.output import OutputSink
 from orchestrator.clock import Clock
 from orchestrator.model.urlprefix import HostKind, UrlPrefixError, parse_prefix
 from orchestrator.supervise import core
@@ -110,6 +121,10 @@ class ListenerManager:
         self.last_exit = ""
         self.restarts = 0
         self._cgroup_seq = 0
+        #: Where the processes' stdout and stderr go (``None``: the controller's stderr).
+        self.output: OutputSink | None = None
+        self.access_setting = "on"  # on | off | PATH (session.listener.accessLog)
+        self._access_file: int | None = None  # the file opened for a PATH setting
 
     # -- ports --------------------------------------------------------------------------------
     def ensure_endpoints(self, wanted: set[Endpoint]) -> list[str]:
@@ -196,9 +211,13 @@ class ListenerManager:
     def _send_config(self, proc: ListenerProcess) -> None:
         endpoints = sorted(self.sockets, key=lambda e: e.id)
         fds = [self.sockets[e][proc.slot % len(self.sockets[e])].fileno() for e in endpoints]
+        access_fd = self._access_fd()
+        if access_fd is not None:
+            fds.append(access_fd)
         config = replace(
             self._resolved(self.config),
             version=self.version,
+            access_log=self._access_config(access_fd is not None),
             sockets=tuple(
                 SocketConfig(
                     id=e.id, scheme=e.scheme, host=e.host, port=self.ports[e], asked_port=e.port
@@ -210,6 +229,68 @@ class ListenerManager:
             proc.channel.send(config.to_message(), fds)
         except OSError as exc:
             self.emit("listener_channel_error", pid=proc.pid, error=str(exc))
+
+    # -- the access log ----------------------------------------------------------------------
+    def set_access_log(self, setting: str) -> None:
+        """``on`` (the controller's stderr), ``off``, or a file's path (opened now, appending;
+        one that cannot be opened leaves the access log off and says why in an event)."""
+        if setting == self.access_setting and (
+            setting in ("on", "off") or self._access_file is not None
+        ):
+            return
+        self._close_access_file()
+        self.access_setting = setting
+        if setting not in ("on", "off"):
+            self._open_access_file()
+
+    def reopen_access_log(self) -> None:
+        """Open the access log file again (logrotate renamed it) and hand every process the new
+        one; a no-op unless the access log is a file."""
+        if self.access_setting in ("on", "off"):
+            return
+        self._close_access_file()
+        self._open_access_file()
+        self.emit("access_log_reopened", path=self.access_setting, ok=self._access_file is not None)
+        if self.processes:
+            self.push(self.config)
+
+    def _open_access_file(self) -> None:
+        try:
+            self._access_file = os.open(
+                self.access_setting,
+                os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOCTTY,
+                0o640,
+            )
+        except OSError as exc:
+            self.emit(
+                "access_log_unavailable",
+                path=self.access_setting,
+                error=exc.strerror or str(exc),
+                detail="the access log is off until the file can be opened (SIGUSR1 retries)",
+            )
+
+    def _close_access_file(self) -> None:
+        if self._access_file is not None:
+            os.close(self._access_file)
+            self._access_file = None
+
+    def _access_fd(self) -> int | None:
+        if self.access_setting == "off":
+            return None
+        if self.access_setting == "on":
+            return sys.stderr.fileno()
+        return self._access_file
+
+    def _access_config(self, enabled: bool) -> AccessLogConfig:
+        sink = self.output
+        return AccessLogConfig(
+            enabled=enabled,
+            format=sink.log_format if sink is not None else "json",
+            # The journal reads a priority from each line of its stream; a file has none.
+            prefix="<6>"
+            if sink is not None and sink.journal and self.access_setting == "on"
+            else "",
+        )
 
     def _resolved(self, config: ListenerConfig) -> ListenerConfig:
         """``config`` with every route prefix on port 0 given its endpoint's bound port: the
@@ -293,7 +374,7 @@ class ListenerManager:
             rlimits={"CORE": (0, 0), "NOFILE": self.nofile},
         )
         try:
-            popen = spawn(spec)
+            popen = spawn_captured(spec, self.output, None)
         finally:
             child.close()
         parent.setblocking(False)
@@ -445,3 +526,4 @@ class ListenerManager:
                 sock.close()
         self.sockets.clear()
         self.ports.clear()
+        self._close_access_file()

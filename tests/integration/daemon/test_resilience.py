@@ -86,7 +86,11 @@ def test_a_fork_bomb_is_capped_by_its_pids_limit(world_dir: str, names: Names) -
     )
     with running_controller(world_dir, manifest, converge=False) as ctl:
         line = wait_until(
-            lambda: next((x for x in ctl.log().splitlines() if x.startswith("FORKED")), None),
+            # The worker's output is captured: a line of its own in an `output` record.
+            lambda: next(
+                (x for e in ctl.events("output") if (x := str(e["line"])).startswith("FORKED")),
+                None,
+            ),
             30,
             "the fork bomb's report",
         )

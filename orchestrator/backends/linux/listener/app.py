@@ -3,7 +3,10 @@
 Owns: ``ListenerApp`` and ``main``. It runs unprivileged; every listening socket comes from the
 controller over the channel (``config`` messages), with the routing table and settings, which it swaps
 in atomically (new connections and new requests use the new table; nothing is dropped) and
-acknowledges. It reports counters every second, enforces the connection timers with one sweep a
+acknowledges. Access records go to the access log's fd (sent with each config: the controller's
+stderr or a file; none when it is off), as JSON or ``key=value`` text as the config says, in
+batches (every second or 512 records); its own error lines go to its stderr, a pipe the controller
+reads and tags. It reports counters every second, enforces the connection timers with one sweep a
 second (on an injected clock, ``ListenerApp.now``; the decisions are ``timers``'s), and on
 ``drain`` (or SIGTERM) stops accepting, lets in-flight requests finish and exits.
 """
@@ -32,7 +35,9 @@ from orchestrator.backends.linux.listener.core import (
     UpstreamPool,
     format_log,
 )
+from orchestrator.backends.linux.listener.fast import format_log_text
 from orchestrator.backends.linux.listener.message import (
+    AccessLogConfig,
     ListenerConfig,
     SocketConfig,
     TlsCertificate,
@@ -88,8 +93,15 @@ class ListenerApp:
         self.pools: dict[tuple[str, str], UpstreamPool] = {}
         self.draining = False
         self.access_enabled = access_log
-        # Error lines as they are, access records raw (formatted when flushed), in order.
+        # Access records raw (formatted when flushed), and where they go: ``access_log`` (a test's
+        # switch) means this process's stderr until a config sends the access log's fd.
         self.log_records: list[str | tuple[object, ...]] = []
+        self.access_fd: int | None = 2 if access_log else None
+        self.access_owned = False  # the fd came with a config: closed when the next one comes
+        self.access_format = "json"
+        self.access_prefix = ""
+        # Error lines, for this process's stderr (the controller reads and tags them).
+        self.error_lines: list[str] = []
         self.done = loop.create_future()
         self.pid = os.getpid()
         self.route_caches: dict[tuple[str, str, int], RouteCache] = {}
@@ -191,17 +203,45 @@ class ListenerApp:
     def _line(self, record: dict[str, object]) -> None:
         record["ts"] = round(time.time(), 3)
         record["pid"] = os.getpid()
-        self.log_records.append(json.dumps(record, separators=(",", ":")))
-        if len(self.log_records) >= 512:
+        self.error_lines.append(json.dumps(record, separators=(",", ":")))
+        if len(self.error_lines) >= 512:
             self.flush_log()
 
     def flush_log(self) -> None:
-        if self.log_records:
-            records, self.log_records = self.log_records, []
-            text = format_log(records, time.time() - self.now(), self.pid)
+        """Write the buffered error lines to stderr and access records to the access log."""
+        if self.error_lines:
+            lines, self.error_lines = self.error_lines, []
             with contextlib.suppress(OSError, ValueError):
-                sys.stderr.write(text)
+                sys.stderr.write("\n".join(lines) + "\n")
                 sys.stderr.flush()
+        if not self.log_records:
+            return
+        records, self.log_records = self.log_records, []
+        if self.access_fd is None:
+            return
+        wall_offset = time.time() - self.now()
+        if self.access_format == "text":
+            text = format_log_text(records, wall_offset, self.pid)
+        else:
+            text = format_log(records, wall_offset, self.pid)
+        prefix = self.access_prefix
+        if prefix:
+            text = prefix + text[:-1].replace("\n", "\n" + prefix) + "\n"
+        data = memoryview(text.encode("utf-8", "surrogateescape"))
+        with contextlib.suppress(OSError):
+            while data:
+                data = data[os.write(self.access_fd, data) :]
+
+    def set_access_log(self, config: AccessLogConfig, fd: int | None) -> None:
+        """Take the access log a config sends: what is buffered goes to the old one first."""
+        self.flush_log()
+        if self.access_owned and self.access_fd is not None:
+            os.close(self.access_fd)
+        self.access_fd = fd if config.enabled else None
+        self.access_owned = self.access_fd is not None
+        self.access_enabled = self.access_fd is not None
+        self.access_format = config.format
+        self.access_prefix = config.prefix
 
     # -- queues ------------------------------------------------------------------------------
     def pool(self, queue: QueueRoute) -> UpstreamPool:
@@ -242,6 +282,10 @@ class ListenerApp:
                 os.close(fd)
             self.log("config_error", error=str(exc))
             return
+        access_fd = None
+        if message.access_log.enabled and len(fds) > len(message.sockets):
+            access_fd = fds[len(message.sockets)]
+        self.set_access_log(message.access_log, access_fd)
         wanted: set[str] = set()
         for item, fd in zip(message.sockets, fds, strict=False):
             wanted.add(item.id)
@@ -394,7 +438,6 @@ def main(argv: list[str]) -> int:
     """Run a listener process: ``--channel-fd N``."""
     parser = argparse.ArgumentParser(prog="orchestrator-listener")
     parser.add_argument("--channel-fd", type=int, required=True)
-    parser.add_argument("--no-access-log", action="store_true")
     args = parser.parse_args(argv)
     try:
         import uvloop
@@ -407,7 +450,8 @@ def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=args.channel_fd)
     sock.setblocking(False)
     channel = Channel(sock)
-    app = ListenerApp(loop, channel, access_log=not args.no_access_log)
+    # The access log is off until a config sends its fd (session.listener.accessLog).
+    app = ListenerApp(loop, channel, access_log=False)
     # Which hot path runs, and why, once per process (the twin is as correct, and slower).
     app.log("core", implementation=core.IMPLEMENTATION, reason=core.REASON)
     loop.add_reader(channel.fileno(), app.on_channel)

@@ -38,6 +38,7 @@ import bisect
 import functools
 import json
 import re
+import time
 from typing import TYPE_CHECKING, Any, Final
 
 from orchestrator.backends.linux.listener.phase import Phase
@@ -281,6 +282,60 @@ def format_log(records: list[Any], wall_offset: float, pid: int) -> str:
     """The listener's buffered log as text: lines (``str``) as they are, access records (tuples)
     formatted by ``format_access``; one line each, each ending with a newline."""
     lines = [r if isinstance(r, str) else format_access(r, wall_offset, pid) for r in records]
+    lines.append("")
+    return "\n".join(lines)
+
+
+_PLAIN: Final = re.compile(r'[^ "=\\\x00-\x1f\x7f]+\Z')
+_stamp_cache: list[Any] = [None, ""]
+
+
+def _text_value(text: str) -> str:
+    """A value of a ``key=value`` line: as it is, or JSON-quoted when empty or holding a space,
+    quote, equals sign, backslash or control character (the controller's ``format_text`` rule)."""
+    return text if _PLAIN.match(text) else _escape(text)
+
+
+def _stamp(ts: float) -> str:
+    """``2026-11-28T10:00:00.123Z`` (the date part is formatted once a second)."""
+    second = int(ts)
+    if _stamp_cache[0] != second:
+        _stamp_cache[0] = second
+        _stamp_cache[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return f"{_stamp_cache[1]}.{int(ts % 1 * 1000):03d}Z"
+
+
+def format_access_text(record: tuple[Any, ...], wall_offset: float, pid: int) -> str:
+    """One access record as a text log line, ``key=value`` as the controller's own text log:
+    ``2026-11-28T10:00:00.123Z event=access pid=7 client=127.0.0.1:5000 host=... status=200 ...``
+    (``record`` as ``format_access`` takes it)."""
+    now, client, host, method, target, status, sent, duration_ms, queue, group, upstream_ms = record
+    return _TEXT_LINE % (
+        _stamp(now + wall_offset),
+        pid,
+        _text_value(client),
+        _text_value(host.decode("latin-1")),
+        _text_value(method.decode("latin-1")),
+        _text_value(target.decode("latin-1")),
+        status,
+        sent,
+        duration_ms,
+        _text_value(queue),
+        _text_value(group),
+        upstream_ms,
+    )
+
+
+_TEXT_LINE: Final = (
+    "%s event=access pid=%d client=%s host=%s method=%s target=%s status=%d bytes=%d "
+    "duration_ms=%.3f queue=%s group=%s upstream_ms=%.3f"
+)
+
+
+def format_log_text(records: list[Any], wall_offset: float, pid: int) -> str:
+    """``format_log`` with access records as text lines (``format_access_text``): the access log
+    when the controller logs text. Formatted here in both cores: only the flush pays for it."""
+    lines = [r if isinstance(r, str) else format_access_text(r, wall_offset, pid) for r in records]
     lines.append("")
     return "\n".join(lines)
 
@@ -711,7 +766,9 @@ __all__ = [
     "Upstream",
     "UpstreamPool",
     "format_access",
+    "format_access_text",
     "format_log",
+    "format_log_text",
     "request_head",
     "response_head",
 ]

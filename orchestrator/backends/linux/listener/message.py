@@ -1,7 +1,7 @@
 """The ``config`` message: the listener's configuration as one typed value, both ends of the channel.
 
 Owns: ``ListenerConfig`` and its frozen parts (``Limits``, ``Timeouts``, ``TlsCertificate``,
-``SessionConfig``, ``QueueConfig``, ``RouteConfig``, ``SocketConfig``), their wire form
+``SessionConfig``, ``QueueConfig``, ``RouteConfig``, ``SocketConfig``, ``AccessLogConfig``), their wire form
 (``to_message``, a JSON-able dict with ``type: config`` and ``fd_count``, what ``channel.Channel``
 sends) and the strict reading of it (``from_message``: a message that is not exactly this shape
 raises ``MessageError`` naming the field). The controller builds the value (``LinuxBackend``), the
@@ -327,20 +327,68 @@ class SocketConfig:
         )
 
 
+#: How access lines are written: ``json`` (one object a line) or ``text`` (``key=value``).
+ACCESS_FORMATS: Final = ("json", "text")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessLogConfig:
+    """The access log: off, or written to the fd sent after the sockets (the controller's stderr
+    or a file it opened; a new fd with each message, so that a reopened file takes over), in
+    ``format``, each line starting with ``prefix`` (``<6>`` on the journal)."""
+
+    enabled: bool = False
+    format: str = "json"
+    prefix: str = ""
+
+    def to_wire(self) -> dict[str, object]:
+        """The JSON-able form."""
+        return {"enabled": self.enabled, "format": self.format, "prefix": self.prefix}
+
+    @classmethod
+    def from_wire(cls, data: object, path: str) -> AccessLogConfig:
+        """Read the wire form strictly."""
+        obj = _object(data, path)
+        _keys(obj, path, ("enabled", "format", "prefix"))
+        enabled = obj["enabled"]
+        if not isinstance(enabled, bool):
+            raise MessageError(_join(path, "enabled"), f"expected a boolean, got {enabled!r}")
+        fmt = _str(obj, "format", path)
+        if fmt not in ACCESS_FORMATS:
+            raise MessageError(_join(path, "format"), f"expected one of {ACCESS_FORMATS}")
+        return cls(enabled=enabled, format=fmt, prefix=_str(obj, "prefix", path))
+
+
 # -- the message ------------------------------------------------------------------------------
-_TOP: Final = ("type", "version", "session", "routes", "queues", "sockets", "fd_count")
+_TOP: Final = (
+    "type",
+    "version",
+    "session",
+    "routes",
+    "queues",
+    "sockets",
+    "access_log",
+    "fd_count",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListenerConfig:
     """One version of the listener's configuration: settings, routing table, queues and the
-    listening sockets sent with it (one fd per socket, in order)."""
+    listening sockets sent with it (one fd per socket, in order), then the access log's fd when
+    it is on."""
 
     version: int = 0
     session: SessionConfig = SessionConfig()
     routes: tuple[RouteConfig, ...] = ()
     queues: tuple[QueueConfig, ...] = ()
     sockets: tuple[SocketConfig, ...] = ()
+    access_log: AccessLogConfig = AccessLogConfig()
+
+    @property
+    def fd_count(self) -> int:
+        """The fds sent with the message: one per socket, and the access log's."""
+        return len(self.sockets) + (1 if self.access_log.enabled else 0)
 
     def to_message(self) -> dict[str, object]:
         """The ``config`` message as it goes over the channel (JSON-able); ``fd_count`` tells the
@@ -352,7 +400,8 @@ class ListenerConfig:
             "routes": [r.to_wire() for r in self.routes],
             "queues": {q.name: q.to_wire() for q in self.queues},
             "sockets": [s.to_wire() for s in self.sockets],
-            "fd_count": len(self.sockets),
+            "access_log": self.access_log.to_wire(),
+            "fd_count": self.fd_count,
         }
 
     @classmethod
@@ -378,8 +427,12 @@ class ListenerConfig:
             SocketConfig.from_wire(item, f"sockets[{i}]")
             for i, item in enumerate(_list(obj, "sockets", ""))
         )
-        if _int(obj, "fd_count", "") != len(sockets):
-            raise MessageError("fd_count", f"{obj['fd_count']} fds for {len(sockets)} sockets")
+        access_log = AccessLogConfig.from_wire(obj["access_log"], "access_log")
+        if _int(obj, "fd_count", "") != len(sockets) + (1 if access_log.enabled else 0):
+            also = " and the access log" if access_log.enabled else ""
+            raise MessageError(
+                "fd_count", f"{obj['fd_count']} fds for {len(sockets)} sockets{also}"
+            )
         return cls(
             version=_int(obj, "version", ""),
             session=SessionConfig.from_wire(obj["session"], "session"),
@@ -392,6 +445,7 @@ class ListenerConfig:
                 for name, data in raw_queues.items()
             ),
             sockets=sockets,
+            access_log=access_log,
         )
 
 
@@ -428,8 +482,10 @@ def certificate_for(
 
 
 __all__ = [
+    "ACCESS_FORMATS",
     "MESSAGE_TYPE",
     "WILDCARD_HOSTS",
+    "AccessLogConfig",
     "Limits",
     "ListenerConfig",
     "MessageError",
