@@ -275,3 +275,29 @@ def test_with_text_logs_worker_lines_and_access_lines_are_text(
         assert " event=access " in str(line)
         assert f" queue={names.hello} " in str(line)
         assert " status=200 " in str(line)
+
+
+def test_logs_follow_shows_the_lines_of_the_workers_a_restart_started(
+    world_dir: str, names: Names, follower: list[_Follower]
+) -> None:
+    """``logs hello -f`` across ``orchestrator restart hello``: the new generation's start-up line
+    arrives under its new pid."""
+    with running_controller(world_dir, quickstart_manifest(ANY_PORT, names)) as ctl:
+        (old,) = ctl.pids(names.hello)
+        f = _Follower(ctl, names.hello)
+        follower.append(f)
+        wait_until(lambda: _started(f.lines, names.hello, old), 20, "the old worker's line")
+        restart = subprocess.run(
+            [*ORCHESTRATOR, "restart", names.hello, "--run-dir", ctl.run_dir],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+            check=False,
+        )
+        assert 0 == restart.returncode, restart.stderr
+        new = wait_until(
+            lambda: next(iter(ctl.pids(names.hello) - {old}), None), 30, "the new generation"
+        )
+        assert isinstance(new, int)
+        wait_until(lambda: _started(f.lines, names.hello, new), 20, "the new worker's line")
