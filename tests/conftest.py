@@ -84,27 +84,35 @@ def world_dir() -> Iterator[str]:
 
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
-    """As root, the run must leave no ``orch-…`` cgroup tree of a controller it ran and no user it
-    made: what is left fails the run (and is removed, so the next run starts clean). New ``orch-…``
-    trees and users the run cannot claim (another run's, a benchmark's on the same host) are listed
-    in the summary."""
+    """As root, the run must leave no ``orch-…`` cgroup tree of a controller it ran, no user it
+    made and no new state directory under ``/var/lib/orchestrator`` (a controller started without
+    ``--state-dir``): what is left fails the run (and is removed, so the next run starts clean).
+    New ``orch-…`` trees and users the run cannot claim (another run's, a benchmark's on the same
+    host) are listed in the summary."""
     if os.geteuid() != 0:
         yield
         return
     trees, users = leftovers.cgroup_trees(), leftovers.users_now()
+    states = leftovers.state_dirs()
     yield
     dirs, names = leftovers.leftovers()
+    new_states = leftovers.state_dirs() - states
     foreign = sorted(leftovers.cgroup_trees() - trees - set(dirs))
     foreign += sorted(
         u for u in leftovers.users_now() - users - set(names) if u.startswith("orch-")
     )
     request.config.stash[_FOREIGN] = foreign
-    if dirs or names:
+    if dirs or names or new_states:
         leftovers.clean_up()
+        leftovers.remove_state_dirs(new_states)
         pytest.fail(
             "the run left behind (now removed):\n"
             + "".join(f"  cgroup {d}\n" for d in dirs)
-            + "".join(f"  user {n}\n" for n in names),
+            + "".join(f"  user {n}\n" for n in names)
+            + "".join(
+                f"  state directory {p} (give the controller --state-dir)\n"
+                for p in sorted(new_states)
+            ),
             pytrace=False,
         )
 

@@ -33,20 +33,79 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+#: The environment variable that names the run directory when ``--run-dir`` is not given.
+RUN_DIR_ENV = "ORCHESTRATOR_RUN_DIR"
+
+
+def add_run_dir_options(parser: argparse.ArgumentParser, *, short_file: bool = True) -> None:
+    """Add ``--run-dir DIR`` and ``-f/--file MANIFEST``, the options ``run_dir_of`` reads, to a
+    command that talks to a controller.
+
+    Args:
+        parser: the command's parser.
+        short_file: also ``-f``; commands where ``-f`` means follow (``events``, ``logs``, as in
+            ``tail`` and ``journalctl``) take ``--file`` alone.
+    """
+    parser.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help=f"the controller's run directory (default: ${RUN_DIR_ENV}, else the manifest's "
+        "session.runDir with --file, else /run/orchestrator as root)",
+    )
+    names = ["-f", "--file"] if short_file else ["--file"]
+    parser.add_argument(
+        *names,
+        dest="file",
+        metavar="MANIFEST",
+        help="take the run directory from this manifest's session.runDir (only its session is read)",
+    )
+
+
 def run_dir_of(args: argparse.Namespace, session_run_dir: str | None) -> str:
-    """The run directory a command talks to: ``--run-dir``, else the manifest's, else the default.
+    """The run directory a command talks to, from the first of: ``--run-dir``;
+    ``$ORCHESTRATOR_RUN_DIR``; ``session_run_dir`` (the ``session.runDir`` of a manifest the
+    command loaded anyway, as ``plan`` does) or else the ``session.runDir`` of ``-f MANIFEST``;
+    the default (``/run/orchestrator`` as root).
+
+    Every command that talks to a controller calls this, so that one rule finds it everywhere.
+    ``args`` may lack ``run_dir`` and ``file`` (read with ``getattr``). A source that is given is
+    used or refused, never skipped: a mistyped variable must not quietly reach another controller.
 
     Raises:
-        OrchestratorError: the path exists and is not a directory (``--run-dir /etc/passwd``):
-            connecting to a socket under it would fail with a bare ``ENOTDIR``.
+        OrchestratorError: in one line, naming the source: the path exists and is not a directory
+            (a socket under it would fail with a bare ``ENOTDIR``), or ``-f``'s manifest cannot be
+            read or gives ``session.runDir`` a value that is not a string.
     """
-    from orchestrator.controller.paths import default_run_dir
+    from orchestrator.controller.paths import default_run_dir, session_paths
 
-    return check_run_dir(str(args.run_dir or session_run_dir or default_run_dir()))
+    given = getattr(args, "run_dir", None)
+    if given:
+        return check_run_dir(str(given), "--run-dir names the controller's run directory.")
+    from_env = os.environ.get(RUN_DIR_ENV, "")
+    if from_env:  # set but empty counts as unset, as for NO_COLOR
+        return check_run_dir(from_env, f"{RUN_DIR_ENV} names the controller's run directory.")
+    if session_run_dir:
+        return check_run_dir(session_run_dir, "It is the manifest's session.runDir.")
+    manifest = getattr(args, "file", None)
+    if manifest:
+        try:
+            paths = session_paths(str(manifest))
+        except OrchestratorError as exc:
+            raise OrchestratorError(
+                f"--file {manifest}: {exc.summary}",
+                "--file names a manifest whose session.runDir locates the controller.",
+            ) from exc
+        if paths.run_dir:
+            return check_run_dir(paths.run_dir, f"It is session.runDir in {manifest}.")
+    return check_run_dir(default_run_dir())
 
 
-def check_run_dir(run_dir: str) -> str:
+def check_run_dir(run_dir: str, why: str | None = None) -> str:
     """``run_dir``, refused when it exists and is not a directory.
+
+    Args:
+        run_dir: the path.
+        why: where it came from, for the detail line.
 
     Raises:
         OrchestratorError: in one line, naming the path.
@@ -54,7 +113,7 @@ def check_run_dir(run_dir: str) -> str:
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise OrchestratorError(
             f"{run_dir}: not a directory",
-            "--run-dir takes the controller's run directory (where it keeps control.sock).",
+            why or "--run-dir takes the controller's run directory (where it keeps control.sock).",
         )
     return run_dir
 

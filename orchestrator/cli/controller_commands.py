@@ -15,7 +15,9 @@ import sys
 from orchestrator.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
+    RUN_DIR_ENV,
     Adder,
+    add_run_dir_options,
     check_run_dir,
     duration,
     run_dir_of,
@@ -32,11 +34,15 @@ EXAMPLES = {
   orchestrator run site.yaml --log-format json --run-dir /run/site
 
 Logs go to stderr, one event a line. SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the manifest.
-With NOTIFY_SOCKET set (systemd Type=notify) it reports READY=1 after the first convergence.""",
+With NOTIFY_SOCKET set (systemd Type=notify) it reports READY=1 after the first convergence,
+RELOADING=1 then READY=1 around each reload, and WATCHDOG=1 when WATCHDOG_USEC is set.
+State that must survive a stop (last-known-good manifest, created users) is in --state-dir.""",
     "status": """examples:
   orchestrator status
   orchestrator status --json | jq '.workers[] | {pool, pid, state}'
   orchestrator status --json --spec > live.json   # a snapshot for: orchestrator plan B --live live.json
+  ORCHESTRATOR_RUN_DIR=/run/site orchestrator status
+  orchestrator status -f site.yaml                  # the run directory of site.yaml's session.runDir
 
 --spec adds "spec", the desired state the controller applied: enough to plan against offline.""",
     "down": """examples:
@@ -65,12 +71,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``orchestrator run PATH``: the controller in the foreground."""
     from orchestrator.controller.daemon import DaemonOptions, run_daemon
 
-    if args.run_dir:
-        check_run_dir(args.run_dir)
+    # The same order as the commands that talk to it (run_dir_of), so that a shell with
+    # ORCHESTRATOR_RUN_DIR set finds the controller it started; the manifest's comes next.
+    run_dir = args.run_dir or os.environ.get(RUN_DIR_ENV) or None
+    if run_dir:
+        check_run_dir(
+            run_dir,
+            f"{'--run-dir' if args.run_dir else RUN_DIR_ENV} names the controller's run directory.",
+        )
+    if args.state_dir:
+        check_run_dir(args.state_dir, "--state-dir names the controller's state directory.")
     return run_daemon(
         DaemonOptions(
             path=args.path,
-            run_dir=args.run_dir,
+            run_dir=run_dir,
+            state_dir=args.state_dir,
             log_format=args.log_format,
             resume=args.resume,
             watch=not args.no_watch,
@@ -170,6 +185,12 @@ def cmd_open(args: argparse.Namespace) -> int:
         elif rest[0].startswith("--run-dir="):
             args.run_dir = rest[0].split("=", 1)[1]
             rest = rest[1:]
+        elif rest[0] in ("-f", "--file") and len(rest) > 1:
+            args.file = rest[1]
+            rest = rest[2:]
+        elif rest[0].startswith("--file="):
+            args.file = rest[0].split("=", 1)[1]
+            rest = rest[1:]
         else:
             break
     args.command = rest
@@ -212,7 +233,19 @@ def register(add: Adder) -> None:
     """Add this module's commands to the parser."""
     p = add("run", cmd_run, "run the controller in the foreground")
     p.add_argument("path", metavar="PATH", help="a manifest file or directory (watched)")
-    p.add_argument("--run-dir", metavar="DIR", help="sockets and state (default: session.runDir)")
+    p.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help=f"sockets and the lock (default: ${RUN_DIR_ENV}, else session.runDir, else "
+        "/run/orchestrator as root)",
+    )
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="last-known-good manifest and created users, kept across stops (default: "
+        "session.stateDir, else /var/lib/orchestrator/SESSION as root, "
+        "$XDG_STATE_HOME/orchestrator/SESSION otherwise)",
+    )
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     p.add_argument(
         "--resume",
@@ -252,23 +285,23 @@ def register(add: Adder) -> None:
         help="with --json: add 'spec', the applied desired state, so that the output is a "
         "snapshot 'orchestrator plan PATH --live FILE' plans against",
     )
-    p.add_argument("--run-dir", metavar="DIR", help="the run directory of the controller")
+    add_run_dir_options(p)
 
     p = add("down", cmd_down, "stop everything the controller started, and the controller")
-    p.add_argument("--run-dir", metavar="DIR", help="the run directory of the controller")
+    add_run_dir_options(p)
     p.add_argument("--timeout", type=duration, default=120.0, metavar="DURATION")
 
     p = add("reset", cmd_reset, "re-arm a pool stopped by rapid-fail protection")
     p.add_argument("pool", metavar="POOL")
-    p.add_argument("--run-dir", metavar="DIR", help="the run directory of the controller")
+    add_run_dir_options(p)
 
     p = add("events", cmd_events, "show the controller's recent events")
     p.add_argument("--follow", "-f", action="store_true", help="keep streaming new events")
     p.add_argument("--since", type=int, default=0, metavar="SEQ")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
-    p.add_argument("--run-dir", metavar="DIR", help="the run directory of the controller")
+    add_run_dir_options(p, short_file=False)
 
     p = add("open", cmd_open, "open a queue by name and exec a command with it as fd 3")
     p.add_argument("queue", metavar="QUEUE")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD...")
-    p.add_argument("--run-dir", metavar="DIR", help="the run directory of the controller")
+    add_run_dir_options(p)

@@ -31,7 +31,15 @@ from orchestrator.controller.logs import LogWriter
 from orchestrator.controller.metrics import Metrics, serve_metrics
 from orchestrator.controller.operations import reload_answer
 from orchestrator.controller.output import OutputHub, journal_stream
-from orchestrator.controller.paths import RunDir, default_run_dir
+from orchestrator.controller.paths import (
+    DEFAULT_SESSION,
+    RunDir,
+    StateDir,
+    default_run_dir,
+    default_state_dir,
+    move_state,
+    session_paths,
+)
 from orchestrator.controller.sdnotify import SdNotify
 from orchestrator.controller.status import status_document
 from orchestrator.errors import Diagnostic, ManifestError, OrchestratorError
@@ -44,6 +52,7 @@ from orchestrator.manifest.load import (
     read_manifest_set,
     untrusted,
 )
+from orchestrator.model.desired import Session
 from orchestrator.model.live import LiveState
 from orchestrator.plan.render import plan_document, render_text
 from orchestrator.plan.snapshot import spec_document
@@ -62,6 +71,7 @@ class DaemonOptions:
 
     path: str
     run_dir: str | None = None
+    state_dir: str | None = None
     log_format: str = "text"
     resume: bool = False
     resync_s: float = 10.0
@@ -120,6 +130,8 @@ class Daemon:
         self.rollout: Rollout | None = None
         self.watcher: ManifestWatcher | None = None
         self._lock_fd: int | None = None
+        self._resumed_from: str | None = None  # the state directory --resume found the LKG in
+        self._reload_signalled = False
         self._jobs: dict[str, Callable[[Job], None]] = {
             "plan": self._job_plan,
             "apply": self._job_apply,
@@ -167,12 +179,15 @@ class Daemon:
         )
         if not self._lock(run_dir):
             return 1
-        self.tracker = ManifestTracker(run_dir.state)
+        state_dir = self._open_state(run_dir, session)
+        self.tracker = ManifestTracker(state_dir.root)
         self.tracker.accept(loaded)
         backend_name = resolve_backend_name(session.backend.value if session else "auto")
         try:
+            # Only the linux backend persists anything of its own (the users it created).
+            extra = {"state_dir": state_dir.root} if backend_name == "linux" else {}
             self.backend = create_backend(
-                backend_name, run_dir=run_dir.root, emit=self.emit, clock=self.clock
+                backend_name, run_dir=run_dir.root, emit=self.emit, clock=self.clock, **extra
             )
         except OrchestratorError as exc:
             print(exc.render(), file=sys.stderr)
@@ -221,6 +236,7 @@ class Daemon:
             "controller_start",
             pid=os.getpid(),
             run_dir=run_dir.root,
+            state_dir=state_dir.root,
             backend=backend_name,
             manifest=loaded.desired.manifest_sha256[:12],
             uid=os.geteuid(),
@@ -245,21 +261,68 @@ class Daemon:
         return 0
 
     def _resume(self, exc: ManifestError) -> LoadedManifest | None:
-        run_dir = RunDir(os.path.abspath(self.options.run_dir or default_run_dir()))
-        lkg = ManifestTracker(run_dir.state).last_known_good()
         print(exc.render(), file=sys.stderr)
+        state_root = self.options.state_dir
+        old_root: str | None = None
+        if state_root is None or self.options.run_dir is None:
+            # The files are invalid, but their session's name and paths may still be readable.
+            try:
+                hint = session_paths(self.options.path)
+            except OrchestratorError as problem:
+                if state_root is None:
+                    print(
+                        f"{self.options.path}: cannot tell the state directory from the files "
+                        f"({problem.summary}); give --state-dir",
+                        file=sys.stderr,
+                    )
+                    return None
+            else:
+                state_root = state_root or hint.state_dir or default_state_dir(hint.name)
+                old_root = self.options.run_dir or hint.run_dir
+        assert state_root is not None
+        state_root = os.path.abspath(state_root)
+        lkg = ManifestTracker(state_root).last_known_good()
+        if lkg is None:
+            # Kept in the run directory by versions before --state-dir (moved once started).
+            old = RunDir(os.path.abspath(old_root or self.options.run_dir or default_run_dir()))
+            lkg = ManifestTracker(old.old_state).last_known_good()
         if lkg is None:
             print(
-                f"{self.options.path}: invalid, and no last-known-good manifest in {run_dir.root}",
+                f"{self.options.path}: invalid, and no last-known-good manifest in {state_root}",
                 file=sys.stderr,
             )
             return None
+        self._resumed_from = state_root
         print(
             f"{self.options.path}: invalid; resuming the last-known-good manifest "
             f"{lkg.sha256[:12]}",
             file=sys.stderr,
         )
         return self._load(lkg)
+
+    def _open_state(self, run_dir: RunDir, session: Session | None) -> StateDir:
+        """The state directory (``--state-dir``, the one ``--resume`` read, ``session.stateDir``,
+        the default), created, with state moved in from the run directory of older versions.
+
+        Raises:
+            OSError: it cannot be created, or old state cannot be moved (a path problem: one line).
+        """
+        name = session.key.name if session is not None else DEFAULT_SESSION
+        chosen = (
+            self.options.state_dir
+            or self._resumed_from
+            or (session.state_dir if session is not None else None)
+            or default_state_dir(name)
+        )
+        state = StateDir(os.path.abspath(chosen))
+        state.create()
+        moved = move_state(run_dir.old_state, state)
+        if moved:
+            # Said once, in the log: where the files went is what an operator looks for next.
+            self.emit(
+                "state_moved", source=run_dir.old_state, target=state.root, files=sorted(moved)
+            )
+        return state
 
     def _lock(self, run_dir: RunDir) -> bool:
         os.makedirs(run_dir.root, mode=0o711 if os.geteuid() == 0 else 0o700, exist_ok=True)
@@ -320,17 +383,18 @@ class Daemon:
         assert self.backend is not None
         while not self.stopping:
             now = self.clock.monotonic()
+            self.sd.watchdog(now)
             if now >= self.next_pass_at:
                 result = self._pass()
                 self._refresh_snapshot()
                 if result is not None and result.converged:
                     # After the snapshot, so that a service manager that sees READY=1 and asks for
                     # the status gets the converged state.
-                    self.sd.ready(
-                        f"running manifest {self.tracker.running_sha256[:12] if self.tracker else ''};"
-                        f" generation {self.reconciler.generation if self.reconciler else 0}"
-                    )
+                    self.sd.ready(self._sd_status())
             timeout = max(0.0, min(self.next_pass_at - self.clock.monotonic(), 1.0))
+            ping_in = self.sd.watchdog_due_in(self.clock.monotonic())
+            if ping_in is not None:
+                timeout = min(timeout, ping_in)
             woken = self.backend.poll(timeout, [wake_read, self.trigger.fileno()])
             if wake_read in woken:
                 with contextlib.suppress(BlockingIOError):
@@ -340,7 +404,8 @@ class Daemon:
                 self.trigger.consume()
             if self.reload_requested:
                 self.reload_requested = False
-                if self._reload():
+                announce, self._reload_signalled = self._reload_signalled, False
+                if self._reload(announce=announce):
                     self.next_pass_at = self.clock.monotonic() + 1.0
             self._serve_jobs()
             # Uptimes and counters move without events: keep them current, at most twice a second.
@@ -359,6 +424,9 @@ class Daemon:
             elif signum == signal.SIGHUP:
                 self.emit("signal", signal="SIGHUP", action="reload")
                 self.reload_requested = True
+                # systemd's Type=notify-reload waits for RELOADING=1 after its SIGHUP, even when
+                # the files did not change.
+                self._reload_signalled = True
             elif signum == signal.SIGUSR1:
                 # logrotate's postrotate signals the controller: the log files it opened for
                 # others (the listener's access log) are opened again.
@@ -366,9 +434,26 @@ class Daemon:
                 if isinstance(self.backend, CapturesOutput):
                     self.backend.reopen_logs()
 
-    def _reload(self, force: bool = False) -> bool:
+    def _reload(self, force: bool = False, *, announce: bool = False) -> bool:
         """Re-read the manifest files and apply them if they changed; returns whether a new
-        manifest was applied. An invalid or unchanged set changes nothing that runs."""
+        manifest was applied. An invalid or unchanged set changes nothing that runs.
+
+        The service manager hears ``RELOADING=1`` before a reload that has work to do (or always,
+        with ``announce``) and ``READY=1`` once its outcome is known."""
+        if announce:
+            self.sd.reloading()
+        try:
+            return self._read_and_apply(force)
+        finally:
+            self.sd.reloaded(self._sd_status())
+
+    def _sd_status(self) -> str:
+        return (
+            f"running manifest {self.tracker.running_sha256[:12] if self.tracker else ''};"
+            f" generation {self.reconciler.generation if self.reconciler else 0}"
+        )
+
+    def _read_and_apply(self, force: bool) -> bool:
         assert self.tracker is not None
         assert self.rollout is not None
         try:
@@ -384,6 +469,7 @@ class Daemon:
         self.tracker.on_disk(sha)
         if not self.tracker.should_try(sha, force=force):
             return False
+        self.sd.reloading()
         try:
             loaded = self._load(mset)
         except ManifestError as exc:

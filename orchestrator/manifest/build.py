@@ -105,6 +105,7 @@ def _session(data: Data) -> Session:
         key=Key(Kind.SESSION, str(data.get("name", "main"))),
         backend=Backend(str(data["backend"])),
         run_dir=_str_opt(data.get("runDir")),
+        state_dir=_str_opt(data.get("stateDir")),
         timeouts=Timeouts(
             entity_body_s=_dur(t["entityBody"]),
             drain_entity_body_s=_dur(t["drainEntityBody"]),

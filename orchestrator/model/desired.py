@@ -135,12 +135,13 @@ class Metrics:
 class Session:
     """The server session: front-end settings shared by every URL group."""
 
-    REPLACE_FIELDS: ClassVar[frozenset[str]] = frozenset({"backend", "run_dir"})
+    REPLACE_FIELDS: ClassVar[frozenset[str]] = frozenset({"backend", "run_dir", "state_dir"})
     REPLACE_STYLE: ClassVar[ReplaceStyle] = ReplaceStyle.DESTROY_FIRST
 
     key: Key = field(metadata=_m("name"))
     backend: Backend = field(default=Backend.AUTO, metadata=_m("backend"))
     run_dir: str | None = field(default=None, metadata=_m("runDir"))
+    state_dir: str | None = field(default=None, metadata=_m("stateDir"))
     timeouts: Timeouts = field(default_factory=Timeouts, metadata=_m("timeouts"))
     limits: SessionLimits = field(default_factory=SessionLimits, metadata=_m("limits"))
     tls: tuple[TlsBinding, ...] = field(default=(), metadata=_m("tls"))

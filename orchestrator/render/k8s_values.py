@@ -53,6 +53,7 @@ WINDOWS_PATH = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
 NO_EQUIVALENT: dict[tuple[str, str], str] = {
     ("session", "backend"): "the cluster, not a backend, runs the objects",
     ("session", "runDir"): "there are no controller sockets in a cluster",
+    ("session", "stateDir"): "there is no controller state in a cluster",
     ("session", "timeouts.entityBody"): "the Gateway implementation sets its own body timeout",
     ("session", "timeouts.drainEntityBody"): "the Gateway implementation drains bodies itself",
     ("session", "timeouts.idleConnection"): (

@@ -220,6 +220,8 @@ class _Renderer:
             self.no_equivalent("session", name, "backend", s.backend.value)
         if s.run_dir is not None:
             self.no_equivalent("session", name, "runDir", s.run_dir)
+        if s.state_dir is not None:
+            self.no_equivalent("session", name, "stateDir", s.state_dir)
         for path in changed_paths(s.timeouts, Timeouts(), "timeouts"):
             if path != "timeouts.requestQueue":
                 self.no_equivalent("session", name, path, show_value(s, path))

@@ -46,6 +46,7 @@ NOT_EXERCISED = {
     # Fixed for a controller's lifetime: apply refuses them ("restart the controller").
     (Kind.SESSION, "backend"): "fixed for the controller's lifetime",
     (Kind.SESSION, "runDir"): "fixed for the controller's lifetime",
+    (Kind.SESSION, "stateDir"): "fixed for the controller's lifetime",
 }
 
 

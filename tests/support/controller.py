@@ -101,6 +101,7 @@ class Controller:
     log_path: str
     extra_uids: list[int] = field(default_factory=list)
     _port: int | None = None
+    state_dir: str = ""  # --state-dir: never the host's default, which concurrent tests would share
 
     @property
     def port(self) -> int:
@@ -303,8 +304,11 @@ def running_controller(
     apps_from: str | None = None,
     env_extra: dict[str, str] | None = None,
 ) -> Iterator[Controller]:
-    """Start ``orchestrator run`` on ``manifest`` (written to ``world_dir/site/site.yaml``); stop it
-    afterwards and remove what it made (processes, cgroups, users)."""
+    """Start ``orchestrator run`` on ``manifest`` (written to ``world_dir/site/site.yaml``), with
+    its run directory in ``world_dir/run`` and its state in ``world_dir/state`` (tests run as root
+    with the same session names on several workers: the default ``/var/lib/orchestrator/SESSION``
+    would hand one test another's last-known-good manifest and users); stop it afterwards and
+    remove what it made (processes, cgroups, users)."""
     site = os.path.join(world_dir, "site")
     os.makedirs(site, exist_ok=True)
     shutil.copytree(
@@ -320,6 +324,7 @@ def running_controller(
     with open(os.path.join(site, "site.yaml"), "w", encoding="utf-8") as fh:
         fh.write(manifest)
     run_dir = os.path.join(world_dir, "run")
+    state_dir = os.path.join(world_dir, "state")
     register_run_dir(run_dir)
     log_path = os.path.join(world_dir, "controller.log")
     env = dict(os.environ)
@@ -334,6 +339,8 @@ def running_controller(
                 site,
                 "--run-dir",
                 run_dir,
+                "--state-dir",
+                state_dir,
                 "--log-format",
                 "json",
                 "--debounce",
@@ -348,7 +355,7 @@ def running_controller(
             env=env,
             cwd=REPO,
         )
-    ctl = Controller(site, run_dir, proc, log_path)
+    ctl = Controller(site, run_dir, proc, log_path, state_dir=state_dir)
     try:
         wait_until(
             lambda: proc.poll() is not None or ctl.client.available(), 30, "the control socket"
@@ -364,12 +371,13 @@ def running_controller(
         finally:
             ctl.kill()
             remove_cgroups(run_dir)
-            remove_created_users(run_dir)
+            remove_created_users(state_dir)
 
 
-def remove_created_users(run_dir: str) -> None:
-    """Delete the dedicated users a test controller created (it keeps them across restarts)."""
-    record = os.path.join(run_dir, "state", "users.json")
+def remove_created_users(state_dir: str) -> None:
+    """Delete the dedicated users a test controller created (it keeps them across restarts), as
+    recorded in its state directory's ``users.json``."""
+    record = os.path.join(state_dir, "users.json")
     try:
         with open(record, encoding="utf-8") as fh:
             names = json.load(fh)

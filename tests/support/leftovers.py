@@ -1,6 +1,8 @@
 """What a root test run may leave on the host, and its removal: the cgroup trees of the controllers
-the tests ran (``orch-<hash of the run directory>`` under every hierarchy of ``/sys/fs/cgroup``) and
-throwaway users (made by ``tests.support.users`` or by a controller for its pools).
+the tests ran (``orch-<hash of the run directory>`` under every hierarchy of ``/sys/fs/cgroup``),
+throwaway users (made by ``tests.support.users`` or by a controller for its pools), and state
+directories under ``/var/lib/orchestrator`` (a controller started without ``--state-dir`` keeps its
+state there, shared by every test of the same session name: tests must give their own).
 
 Fixtures register what they make (a run directory, a user) and remove it in teardown; the session
 check in ``tests/conftest.py`` asks ``leftovers()`` at the end and fails the run when anything
@@ -18,6 +20,8 @@ from orchestrator.backends.linux.cgroups import CgroupManager, namespace_for
 from orchestrator.backends.linux.host import read_host_facts
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+#: Where a root controller keeps its state by default (``controller.paths.default_state_dir``).
+STATE_ROOT = "/var/lib/orchestrator"
 _namespaces: set[str] = set()
 _users: set[str] = set()
 
@@ -98,3 +102,23 @@ def clean_up() -> None:
         _manager(namespace).remove_namespace()
     for name in sorted(_users):
         delete_user_named(name)
+
+
+def state_dirs() -> set[str]:
+    """Every entry of ``/var/lib/orchestrator`` (for a before/after look: a new one means a test
+    started a controller on the host's default state directory)."""
+    try:
+        return {entry.path for entry in os.scandir(STATE_ROOT)}
+    except OSError:
+        return set()
+
+
+def remove_state_dirs(paths: set[str]) -> None:
+    """Remove state directories the run made (and ``/var/lib/orchestrator`` if that leaves it
+    empty)."""
+    import shutil
+
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.rmdir(STATE_ROOT)

@@ -364,11 +364,12 @@ class HttpSysResources:
             )
         record = self.sessions.get(name)
         if step.op is Op.REPLACE and record is not None:
-            for attr in ("run_dir", "backend"):
+            for attr in ("run_dir", "state_dir", "backend"):
                 if getattr(record.spec, attr) != getattr(spec, attr):
                     raise PermanentBackendError(
                         f"session {attr.replace('_', ' ')} changed: restart the controller",
-                        "The run directory and the backend are fixed for a controller's lifetime.",
+                        "The run and state directories and the backend are fixed for a controller's "
+                        "lifetime.",
                     )
         previous = record.spec if record is not None else None
         if record is None:

@@ -82,7 +82,11 @@ class LinuxBackend:
         clock: Clock | None = None,
         emit: Emit | None = None,
         host: HostFacts | None = None,
+        state_dir: str | None = None,
     ) -> None:
+        # ``state_dir`` keeps the record of the users this backend created, which must outlive
+        # the run directory (a tmpfs emptied at every stop). The controller passes its state
+        # directory; a backend built on its own (the contract tests) keeps it in the run dir.
         self.clock = clock or SystemClock()
         self.emit: Emit = emit or _null_emit
         self.host = host or read_host_facts()
@@ -90,7 +94,9 @@ class LinuxBackend:
         self.run_dir = os.path.abspath(run_dir)
         self._prepare_run_dir()
         self.cgroups = CgroupManager(self.host, namespace_for(self.run_dir))
-        self.identities = IdentityManager(self.host, os.path.join(self.run_dir, "state"))
+        self.identities = IdentityManager(
+            self.host, os.path.abspath(state_dir or os.path.join(self.run_dir, "state"))
+        )
         self.queues = QueueSockets(
             os.path.join(self.run_dir, "queues"), self.host.somaxconn, self.host.uid, self.host.gid
         )
@@ -127,7 +133,6 @@ class LinuxBackend:
         mode = 0o711 if self.host.root else 0o700
         os.makedirs(self.run_dir, mode=mode, exist_ok=True)
         os.chmod(self.run_dir, mode)
-        os.makedirs(os.path.join(self.run_dir, "state"), mode=0o700, exist_ok=True)
 
     @property
     def name(self) -> str:
@@ -248,11 +253,12 @@ class LinuxBackend:
         assert isinstance(step.after, Session)
         new = step.after
         if step.op is Op.REPLACE and self.session is not None:
-            for field in ("run_dir", "backend"):
+            for field in ("run_dir", "state_dir", "backend"):
                 if getattr(self.session, field) != getattr(new, field):
                     raise PermanentBackendError(
                         f"session {field.replace('_', ' ')} changed: restart the controller",
-                        "The run directory and the backend are fixed for a controller's lifetime.",
+                        "The run and state directories and the backend are fixed for a controller's "
+                        "lifetime.",
                     )
         identity = self._listener_identity(new)
         if self.listener_identity is None or identity.gid != self.listener_identity.gid:

@@ -331,7 +331,10 @@ def test_as_root_the_controller_does_not_start_on_a_manifest_others_can_write(
     path = os.path.join(site, "site.yaml")
     _replace_with_mode(path, quickstart_manifest(ANY_PORT, names), 0o666)
     result = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "run", site, "--run-dir", f"{world_dir}/run"],
+        [
+            *(sys.executable, "-m", "orchestrator", "run", site, "--run-dir", f"{world_dir}/run"),
+            *("--state-dir", f"{world_dir}/state"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
