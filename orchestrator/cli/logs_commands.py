@@ -10,7 +10,7 @@ import argparse
 import json
 import time
 
-from orchestrator.cli.common import EXIT_OK, Adder, duration, run_dir_of
+from orchestrator.cli.common import EXIT_OK, Adder, add_run_dir_options, duration, run_dir_of
 
 EXAMPLES = {
     "logs": """examples:
@@ -83,4 +83,4 @@ def register(add: Adder) -> None:
     )
     p.add_argument("--timestamps", "-t", action="store_true", help="prefix each line's time")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
-    p.add_argument("--run-dir", metavar="DIR", help="the run directory of the controller")
+    add_run_dir_options(p, short_file=False)
