@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from orchestrator.cli.common import EXIT_ERROR, EXIT_OK, Adder, run_dir_of
+from orchestrator.cli.common import EXIT_ERROR, EXIT_OK, Adder, add_run_dir_options, run_dir_of
 from orchestrator.errors import OrchestratorError, PlanError
 
 EXAMPLES = {
@@ -153,14 +153,14 @@ def register(add: Adder) -> None:
     """Add this module's commands to the parser."""
     p = add("restart", cmd_restart, "recycle a pool now, overlapped (no failed requests)")
     p.add_argument("pool", metavar="POOL")
-    p.add_argument("--run-dir", metavar="DIR", help="the run directory of the controller")
+    add_run_dir_options(p)
 
     p = add("reload", cmd_reload, "re-read the manifest now, and say what became of it")
     p.add_argument(
         "--force", action="store_true", help="retry a manifest that was rejected, unchanged"
     )
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
-    p.add_argument("--run-dir", metavar="DIR", help="the run directory of the controller")
+    add_run_dir_options(p)
 
     p = add("show", cmd_show, "show a plan saved with 'plan --out'")
     p.add_argument("planfile", metavar="PLANFILE")

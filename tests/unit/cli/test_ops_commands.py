@@ -74,7 +74,7 @@ def test_bash_completes_a_command_name(tmp_path: object) -> None:
 
 def test_bash_completes_a_commands_options(tmp_path: object) -> None:
     """``orchestrator reload --f<TAB>`` offers --force; a status option is not offered."""
-    assert ["--force"] == _complete(tmp_path, ["orchestrator", "reload", "--f"])
+    assert ["--force"] == _complete(tmp_path, ["orchestrator", "reload", "--fo"])
     offered = _complete(tmp_path, ["orchestrator", "status", "--"])
     assert {"--json", "--spec", "--run-dir"} <= set(offered)
     assert "--force" not in offered
