@@ -17,8 +17,10 @@ import math
 import re
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from orchestrator.errors import Diagnostic, Location
+from orchestrator.model.desired import KubernetesPool, WorkerPool
 from orchestrator.model.units import format_duration, format_size
 
 #: Every container serves HTTP here (the runner's ``--listen``); Services send their port 80 to it.
@@ -247,3 +249,16 @@ def ordered_diagnostics(diags: list[Diagnostic]) -> list[Diagnostic]:
         return (loc.file, loc.line, loc.column, d.summary) if loc else ("", 0, 0, d.summary)
 
     return sorted(diags, key=order)
+
+
+@dataclass(slots=True)
+class PoolSettings:
+    """One pool with its effective Kubernetes settings (the session's defaults under its overrides)."""
+
+    pool: WorkerPool
+    k: KubernetesPool
+    namespace: str
+    uid: int
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    service_account: str

@@ -28,7 +28,6 @@ from orchestrator.errors import Diagnostic, Location, ManifestError, Severity
 from orchestrator.model.desired import (
     Backend,
     DesiredState,
-    KubernetesPool,
     KubernetesSettings,
     ListenerSettings,
     RapidFail,
@@ -64,6 +63,7 @@ from orchestrator.render.k8s_values import (
     RESERVED_PREFIX,
     SERVICE_PORT,
     WINDOWS_PATH,
+    PoolSettings,
     changed_paths,
     default_uid,
     dns_label,
@@ -101,19 +101,6 @@ class Rendering:
 
     documents: tuple[Doc, ...]
     warnings: tuple[Diagnostic, ...]
-
-
-@dataclass(slots=True)
-class _Pool:
-    """One pool with its effective Kubernetes settings."""
-
-    pool: WorkerPool
-    k: KubernetesPool
-    namespace: str
-    uid: int
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    service_account: str
 
 
 @dataclass(slots=True)
@@ -235,8 +222,8 @@ class _Renderer:
 
     # -- pools -----------------------------------------------------------------------------------
 
-    def pools(self) -> dict[str, _Pool]:
-        out: dict[str, _Pool] = {}
+    def pools(self) -> dict[str, PoolSettings]:
+        out: dict[str, PoolSettings] = {}
         uids: dict[int, str] = {}
         for res in self.desired.of_kind(Kind.WORKER):
             assert isinstance(res, WorkerPool)
@@ -274,7 +261,7 @@ class _Renderer:
                 if pk.service_account_prefix is not None
                 else self.k.service_account_prefix
             )
-            out[name] = _Pool(
+            out[name] = PoolSettings(
                 pool=res,
                 k=pk,
                 namespace=pk.namespace or self.default_namespace,
@@ -285,7 +272,7 @@ class _Renderer:
             )
         return out
 
-    def container_command(self, p: _Pool) -> list[str] | None:
+    def container_command(self, p: PoolSettings) -> list[str] | None:
         name = p.pool.key.name
         if p.k.command is not None:
             return list(p.k.command)
@@ -313,7 +300,7 @@ class _Renderer:
                 return None
         return ["orchestrator", "worker", *args, "--listen", LISTEN_ARG]
 
-    def working_dir(self, p: _Pool) -> str | None:
+    def working_dir(self, p: PoolSettings) -> str | None:
         written = p.k.cwd_as_written
         if p.pool.cwd is None:
             return None
@@ -340,7 +327,7 @@ class _Renderer:
             return None
         return joined
 
-    def pool_documents(self, p: _Pool) -> None:
+    def pool_documents(self, p: PoolSettings) -> None:
         pool, name = p.pool, p.pool.key.name
         loc = self.where("workers", name)
         image = p.k.image or self.k.image
@@ -423,7 +410,7 @@ class _Renderer:
             }
         )
 
-    def env(self, p: _Pool) -> list[Doc]:
+    def env(self, p: PoolSettings) -> list[Doc]:
         out: list[Doc] = []
         secret_name = dns_label(p.pool.key.name + "-env")
         secrets = []
@@ -515,7 +502,7 @@ class _Renderer:
 
     # -- queues ----------------------------------------------------------------------------------
 
-    def queue_namespaces(self, pools: Mapping[str, _Pool]) -> dict[str, str]:
+    def queue_namespaces(self, pools: Mapping[str, PoolSettings]) -> dict[str, str]:
         out: dict[str, str] = {}
         first: dict[str, str] = {}
         for name, p in sorted(pools.items()):
