@@ -27,6 +27,7 @@ from orchestrator.backends.output import CapturesOutput
 from orchestrator.backends.registry import create_backend, resolve_backend_name
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.controller.admin import AdminServer, Job
+from orchestrator.controller.dashboard.service import DashboardService
 from orchestrator.controller.logs import LogWriter
 from orchestrator.controller.metrics import Metrics, serve_metrics
 from orchestrator.controller.operations import reload_answer
@@ -118,6 +119,13 @@ class Daemon:
         self.snapshot: dict[str, object] = {"state": "starting"}
         self.metrics = Metrics(lambda: self.snapshot)
         self.metrics_address: str | None = None  # as bound (the manifest may say port 0)
+        self.dashboard = DashboardService(
+            self.clock,
+            status=lambda: self.snapshot,
+            events=self.events,
+            emit=self.emit,
+            say=self.log_writer.write_raw if options.log_format == "text" else None,
+        )
         self.last_result: Result | None = None
         # The live state of the last full refresh (frozen: the admin threads serialise it for
         # `status --spec` without touching the backend, which only the main thread may).
@@ -219,6 +227,7 @@ class Daemon:
                 )
             except OSError as exc:
                 self.emit("metrics_unavailable", address=session.metrics.address, error=str(exc))
+        self._configure_dashboard()
         for signum in (
             signal.SIGTERM,
             signal.SIGINT,
@@ -252,6 +261,7 @@ class Daemon:
             with contextlib.suppress(Exception):
                 self.backend.shutdown()
             admin.stop()
+            self.dashboard.stop()
             self.output.stop()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(run_dir.pidfile)
@@ -411,6 +421,7 @@ class Daemon:
             # Uptimes and counters move without events: keep them current, at most twice a second.
             if self.clock.monotonic() - float(str(self.snapshot.get("_at", 0))) >= 0.5:
                 self._refresh_snapshot(observe=False)
+            self.dashboard.tick(self.snapshot)
 
     def _handle_signals(self) -> None:
         while True:
@@ -445,7 +456,15 @@ class Daemon:
         try:
             return self._read_and_apply(force)
         finally:
+            self._configure_dashboard()
             self.sd.reloaded(self._sd_status())
+
+    def _configure_dashboard(self) -> None:
+        """Serve the dashboard the desired manifest asks for (moved, re-keyed or stopped)."""
+        assert self.tracker is not None
+        loaded = self.tracker.desired or self.tracker.running
+        session = loaded.desired.session if loaded is not None else None
+        self.dashboard.configure(session.dashboard if session is not None else None)
 
     def _sd_status(self) -> str:
         return (
@@ -476,6 +495,9 @@ class Daemon:
             return self.rollout.reject(sha, exc.diagnostics, "load")
         self.emit("manifest_loaded", manifest=sha[:12], files=len(mset.files))
         report = self.rollout.apply(loaded, source="reload")
+        self.dashboard.plans.note(
+            report.result, self.reconciler.generation if self.reconciler else 0
+        )
         self._refresh_snapshot()
         return report.exit_code == EXIT_APPLIED
 
@@ -488,6 +510,7 @@ class Daemon:
             return None
         self.pass_count += 1
         self.last_result = result
+        self.dashboard.plans.note(result, self.reconciler.generation if self.reconciler else 0)
         wait = self.options.resync_s if result.requeue_after_s is None else result.requeue_after_s
         self.next_pass_at = self.clock.monotonic() + min(wait, self.options.resync_s)
         return result
@@ -555,6 +578,10 @@ class Daemon:
             )
         finally:
             cancel()
+        self.dashboard.plans.note(
+            report.result, self.reconciler.generation if self.reconciler else 0
+        )
+        self._configure_dashboard()
         self._refresh_snapshot()
         self.next_pass_at = self.clock.monotonic() + 1.0
         result, message = report.result, report.message
@@ -670,6 +697,7 @@ class Daemon:
             live=live,
             previous=self.snapshot,
             metrics_address=self.metrics_address,
+            dashboard_url=self.dashboard.url,
         )
 
 

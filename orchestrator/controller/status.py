@@ -35,6 +35,7 @@ def status_document(
     live: LiveState | None,
     previous: Mapping[str, object],
     metrics_address: str | None = None,
+    dashboard_url: str | None = None,
 ) -> dict[str, object]:
     """The controller's state as one JSON-ready document.
 
@@ -53,11 +54,12 @@ def status_document(
         live: a fresh observation, for ``drift``; ``None`` keeps ``previous``'s ``drift``.
         previous: the document this one replaces.
         metrics_address: where ``/metrics`` is served, as bound (``None``: not served).
+        dashboard_url: where the dashboard is served, as bound (``None``: not served).
 
     Returns:
         The document: ``state``, ``pid``, ``backend``, ``manifest``, ``rejected``,
-        ``generation``, ``reconcile``, ``metrics``, ``queues``, ``urlGroups``, the backend's keys and
-        ``drift``.
+        ``generation``, ``reconcile``, ``metrics``, ``dashboard``, ``queues``, ``urlGroups``, the
+        backend's keys and ``drift``.
     """
     rejected = tracker.rejected
     desired = tracker.desired.desired if tracker.desired else None
@@ -92,6 +94,7 @@ def status_document(
             ],
         },
         "metrics": {"address": metrics_address},
+        "dashboard": {"url": dashboard_url} if dashboard_url else None,
         "queues": [],
         "urlGroups": [],
         **backend_status,

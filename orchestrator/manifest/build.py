@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 from orchestrator.model.desired import (
     Backend,
+    Dashboard,
+    DashboardAuth,
     EnvVar,
     Health,
     KubernetesPool,
@@ -139,7 +141,20 @@ def _session(data: Data) -> Session:
             access_log=_access_log(lst.get("accessLog", "on")),
         ),
         metrics=Metrics(address=_str_opt(_d(data, "metrics").get("address"))),
+        dashboard=_dashboard(_d(data, "dashboard")),
         admin_group=_str_opt(data.get("adminGroup")),
+    )
+
+
+def _dashboard(data: Data) -> Dashboard:
+    auth = data.get("auth")
+    return Dashboard(
+        address=_str_opt(data.get("address")),
+        auth=DashboardAuth(
+            token_file=_str_opt(auth.get("tokenFile")), basic_file=_str_opt(auth.get("basicFile"))
+        )
+        if isinstance(auth, Mapping)
+        else None,
     )
 
 

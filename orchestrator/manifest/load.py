@@ -272,7 +272,8 @@ def _merge(
 
 
 def _resolve_paths(section: str, body: object, file: str) -> object:
-    """Make relative paths (a pool's ``cwd``, TLS files) relative to the file that names them."""
+    """Make relative paths (a pool's ``cwd``, TLS files, the dashboard's auth files) relative to
+    the file that names them."""
     if not isinstance(body, dict):
         return body
     base = os.path.dirname(os.path.abspath(file))
@@ -292,6 +293,13 @@ def _resolve_paths(section: str, body: object, file: str) -> object:
             else t
             for t in out["tls"]
         ]
+    dashboard = out.get("dashboard") if section == "session" else None
+    auth = dashboard.get("auth") if isinstance(dashboard, dict) else None
+    if isinstance(dashboard, dict) and isinstance(auth, dict):
+        out["dashboard"] = {
+            **dashboard,
+            "auth": {k: fix(v) if k in ("tokenFile", "basicFile") else v for k, v in auth.items()},
+        }
     return out
 
 

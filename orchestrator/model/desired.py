@@ -132,6 +132,22 @@ class Metrics:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DashboardAuth:
+    """Who may see the dashboard: a bearer token file or an HTTP basic password file (one)."""
+
+    token_file: str | None = field(default=None, metadata=_m("tokenFile"))
+    basic_file: str | None = field(default=None, metadata=_m("basicFile"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dashboard:
+    """Where the controller's read-only dashboard listens (``None``: off), and its auth."""
+
+    address: str | None = field(default=None, metadata=_m("address"))
+    auth: DashboardAuth | None = field(default=None, metadata=_m("auth"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Session:
     """The server session: front-end settings shared by every URL group."""
 
@@ -147,6 +163,7 @@ class Session:
     tls: tuple[TlsBinding, ...] = field(default=(), metadata=_m("tls"))
     listener: ListenerSettings = field(default_factory=ListenerSettings, metadata=_m("listener"))
     metrics: Metrics = field(default_factory=lambda: Metrics(), metadata=_m("metrics"))
+    dashboard: Dashboard = field(default_factory=lambda: Dashboard(), metadata=_m("dashboard"))
     admin_group: str | None = field(default=None, metadata=_m("adminGroup"))
 
     def refs(self) -> frozenset[Key]:

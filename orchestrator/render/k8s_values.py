@@ -80,6 +80,9 @@ NO_EQUIVALENT: dict[tuple[str, str], str] = {
     ("session", "metrics.address"): (
         "the controller's metrics do not exist in a cluster; the Gateway implementation has its own"
     ),
+    ("session", "dashboard.address"): (
+        "the controller's dashboard does not exist in a cluster; use the cluster's own consoles"
+    ),
     ("session", "adminGroup"): "there is no admin API in a cluster (use Kubernetes RBAC)",
     ("queues", "maxLength"): (
         "a Service has no queue length; requests wait in the Gateway and the pods instead"

@@ -215,8 +215,12 @@ class _Renderer:
         for part, default in (("limits", SessionLimits()), ("listener", ListenerSettings())):
             for path in changed_paths(getattr(s, part), default, part):
                 self.no_equivalent("session", name, path, show_value(s, path))
-        if s.metrics.address is not None:
-            self.no_equivalent("session", name, "metrics.address", s.metrics.address)
+        for path, address in (
+            ("metrics.address", s.metrics.address),
+            ("dashboard.address", s.dashboard.address),
+        ):
+            if address is not None:
+                self.no_equivalent("session", name, path, address)
         if s.admin_group is not None:
             self.no_equivalent("session", name, "adminGroup", s.admin_group)
 

@@ -117,6 +117,7 @@ EVERY_FIELD_WARNINGS = [
             "listener.processes",
             "listener.openFiles",
             "metrics.address",
+            "dashboard.address",
             "adminGroup",
         )
     ],
