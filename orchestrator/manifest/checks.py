@@ -2,15 +2,17 @@
 
 Owns: cross-references (queues named by URL groups and pools exist), the http.sys URL prefix grammar,
 duplicate prefixes after canonicalisation, TLS coverage of https prefixes, ACLs that refuse their own
-pool, the ``user: root`` guard, the host checks (users and groups, TLS files, a pool's ``cwd`` and
-``command[0]``: what ``nginx -t`` would catch), and ``Gaps``: what the schema errors left out, so
-that no check reports what only follows from an object that was dropped.
+pool, the ``user: root`` guard, the dashboard's address and auth, the host checks (users and groups,
+TLS files, the dashboard's auth file, a pool's ``cwd`` and ``command[0]``: what ``nginx -t`` would
+catch), and ``Gaps``: what the schema errors left out, so that no check reports what only follows
+from an object that was dropped.
 Must not import the loader or the schema module; reads the host only through ``Identities``.
 """
 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -195,6 +197,7 @@ def check(
             _, _, port = session.metrics.address.rpartition(":")
             if port.isdigit() and int(port) != 0 and int(port) in schemes_by_port:
                 err(f"metrics port {port} is also used by a URL prefix", loc)
+        _check_dashboard(session, schemes_by_port, where, err)
 
     # queues nobody serves
     served = {p.queue.name for p in pools.values()}
@@ -272,10 +275,65 @@ def _raw_list(raw: object, *path: str) -> list[object]:
     return node if isinstance(node, list) else []
 
 
+def _raw_dict(raw: object, *path: str) -> Mapping[str, object]:
+    """The mapping at ``path`` in the data as written ({} when it is not there)."""
+    node = raw
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
 def _check_port(address: str, loc: Location, err: Callable[[str, Location], None]) -> None:
     _, _, port = address.rpartition(":")
     if port.isdigit() and not 0 <= int(port) <= 65535:
         err(f"port {port} must be from 0 to 65535 (0: any free port)", loc)
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_dashboard(
+    session: Session,
+    ports: Mapping[int, object],
+    where: Where,
+    err: Callable[[str, Location, str], None],
+) -> None:
+    """The dashboard: its port, and auth wherever anyone but this host can reach it."""
+    dashboard = session.dashboard
+    auth = dashboard.auth
+    if auth is not None and (auth.token_file is None) == (auth.basic_file is None):
+        err(
+            "session.dashboard.auth must name exactly one of tokenFile and basicFile",
+            where("session", None, "dashboard", "auth"),
+            "tokenFile: a bearer token; basicFile: user:HASH lines for HTTP basic "
+            "(docs/dashboard.md).",
+        )
+    address = dashboard.address
+    if not address:
+        return
+    loc = where("session", None, "dashboard", "address")
+    _check_port(address, loc, lambda summary, at: err(summary, at, ""))
+    host, _, port = address.rpartition(":")
+    if port.isdigit() and int(port) != 0:
+        if int(port) in ports:
+            err(f"dashboard port {port} is also used by a URL prefix", loc, "")
+        _, _, metrics_port = (session.metrics.address or "").rpartition(":")
+        if metrics_port == port:
+            err(f"dashboard port {port} is also the metrics port", loc, "")
+    if auth is None and not _is_loopback(host):
+        err(
+            f'dashboard address "{address}" is not loopback and has no auth',
+            loc,
+            "Anyone who reaches it would see the whole session. Add session.dashboard.auth "
+            "(tokenFile or basicFile), or listen on 127.0.0.1 (docs/dashboard.md).",
+        )
 
 
 def _tls_covers(session: Session | None, prefix: UrlPrefix) -> bool:
@@ -391,6 +449,18 @@ def _file_checks(
                         severity,
                     )
                 )
+    auth = _raw_dict(raw, "session", "dashboard", "auth")
+    for field, what in (("tokenFile", "token"), ("basicFile", "password")):
+        path = auth.get(field)
+        if isinstance(path, str) and not host.is_file(path):
+            out.append(
+                Diagnostic(
+                    f'dashboard {what} file "{path}" does not exist on this host',
+                    f"Create it (docs/dashboard.md), or fix the path. {relative}",
+                    where("session", None, "dashboard", "auth", field),
+                    severity,
+                )
+            )
     for key, res in sorted(resources.items()):
         if not isinstance(res, WorkerPool):
             continue
