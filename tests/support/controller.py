@@ -138,6 +138,17 @@ class Controller:
         """``status --json``."""
         return self.client.request("state")
 
+    def dashboard_url(self, timeout_s: float = 30.0) -> str:
+        """The dashboard's URL as bound (``status`` ``dashboard.url``: the manifest says port 0),
+        waiting until it serves."""
+
+        def lookup() -> str | None:
+            dashboard = self.state().get("dashboard")
+            url = dashboard.get("url") if isinstance(dashboard, dict) else None
+            return str(url) if url else None
+
+        return str(wait_until(lookup, timeout_s, "the dashboard to serve (status dashboard.url)"))
+
     def listener_stats(self) -> list[dict[str, object]]:
         """Each listener process's last reported counters (``status`` ``listener.stats``)."""
         listener = self.state()["listener"]
@@ -249,9 +260,11 @@ def quickstart_manifest(
     extra: str = "",
     hello_command: str | None = None,
     health: bool = True,
+    dashboard: str | None = None,
 ) -> str:
     """The quickstart's shape on ``port`` (by default any free port), with the test's own pool
-    names."""
+    names; ``dashboard`` is the value of ``session.dashboard`` as flow YAML (for example
+    ``{address: "127.0.0.1:0"}``: any free port, read back with ``Controller.dashboard_url``)."""
     names = names or Names("hello", "notes", None)
     hello, notes = names.hello, names.notes
     user_line = f"    user: {user}\n" if user else ""
@@ -267,7 +280,7 @@ def quickstart_manifest(
 session:
   name: test
   timeouts: {{headerWait: 10s, idleConnection: 30s}}
-{listener}queues:
+{listener}{f"  dashboard: {dashboard}{chr(10)}" if dashboard else ""}queues:
   {hello}: {{}}
   {notes}: {{}}
 urlGroups:
@@ -292,6 +305,36 @@ workers:
 {user_line}    startupTimeLimit: 30s
     shutdownTimeLimit: 5s
 {probe("notes")}{extra}"""
+
+
+def quickstart_example(names: Names) -> str:
+    """``examples/quickstart/site.yaml`` itself, made fit for a test: its listening port (8080) and
+    its dashboard's (9180) become 0, so that tests running at once never race for them (read the
+    ports back with ``Controller.port`` and ``Controller.dashboard_url``), and its queues, URL
+    groups and pools take the test's names (as root, each pool's dedicated user is named after
+    it). Comments are not kept."""
+    import yaml
+
+    with open(os.path.join(REPO, "examples", "quickstart", "site.yaml"), encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    rename = {"hello": names.hello, "notes": names.notes}
+    session = data["session"]
+    address = session.get("dashboard", {}).get("address")
+    if address:
+        session["dashboard"]["address"] = f"{address.rpartition(':')[0]}:{ANY_PORT}"
+    if names.listener_user:
+        session.setdefault("listener", {})["user"] = names.listener_user
+    for section in ("queues", "urlGroups", "workers"):
+        data[section] = {rename.get(k, k): v for k, v in data[section].items()}
+    for group in data["urlGroups"].values():
+        group["queue"] = rename.get(group["queue"], group["queue"])
+        group["urls"] = [u.replace(":8080/", f":{ANY_PORT}/") for u in group["urls"]]
+    for pool in data["workers"].values():
+        pool["queue"] = rename.get(pool["queue"], pool["queue"])
+    text = yaml.safe_dump(data, sort_keys=False)
+    for fixed in (":8080", ":9180"):
+        assert fixed not in text, f"the example has a port this misses ({fixed})"
+    return text
 
 
 @contextlib.contextmanager

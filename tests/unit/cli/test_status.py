@@ -82,6 +82,7 @@ def test_a_controller_before_its_first_pass(tracker: ManifestTracker) -> None:
         "generation": 3,
         "reconcile": {"passes": 7, "converged": False, "failed": []},
         "metrics": {"address": None},
+        "dashboard": None,
         "queues": [],
         "urlGroups": [],
     } == _document(tracker)

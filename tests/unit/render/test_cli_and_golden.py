@@ -129,7 +129,7 @@ def test_strict_makes_warnings_errors(capsys: pytest.CaptureFixture[str]) -> Non
     """--strict: exit 1, the warnings and why on stderr, nothing on stdout."""
     code, out, err = _render(capsys, os.path.join(REPO, "examples", "quickstart"), "--strict")
     assert (1, "") == (code, out)
-    assert err.rstrip().endswith("7 warnings, which --strict makes errors")
+    assert err.rstrip().endswith("8 warnings, which --strict makes errors")
 
 
 def test_strict_passes_a_manifest_without_warnings(
