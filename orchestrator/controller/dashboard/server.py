@@ -256,7 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
             # Says nothing but that credentials are needed: no session name, no version.
             self._send(401, b"401 unauthorized\n", extra={"WWW-Authenticate": auth.challenge})
             return
-        if not dashboard.host_allowed(self.headers.get("Host")):
+        hosts = self.headers.get_all("Host") or []
+        if not dashboard.host_allowed(hosts[0] if len(hosts) == 1 else None):
             self._send(421, b"421 misdirected request: open the dashboard by its address\n")
             return
         parts = urlsplit(self.path)
