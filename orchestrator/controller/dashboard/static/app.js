@@ -121,6 +121,8 @@
     );
   }
 
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
   const timeOfDay = (epochS) => clock(epochS).slice(11) || "-";
 
   function ms(value) {
@@ -277,7 +279,8 @@
     setField(
       root,
       "reconcile",
-      `${reconcile.passes ?? 0} passes; ${reconcile.converged ? "converged" : "not converged"}` +
+      `${plural(Number(reconcile.passes) || 0, "pass", "passes")}; ` +
+        `${reconcile.converged ? "converged" : "not converged"}` +
         (failed.length ? `; ${failed.length} failed` : ""),
     );
     const lastReload = $(".last-reload", root);
@@ -566,7 +569,7 @@
           setText(row.querySelector("td.uptime"), "-");
           setText(row.querySelector("td.restarts"), r.restarts);
           setText(row.querySelector("td.health"), "-");
-          setText(row.querySelector("td.last-exit"), `rapid-fail protection since ${clock(r.halted_since)}: ${r.halted}`);
+          setText(row.querySelector("td.last-exit"), `since ${clock(r.halted_since)}: ${r.halted}`);
           return;
         }
         row.dataset.pid = String(r.pid);
