@@ -139,11 +139,20 @@ class Metrics(Collector):
             "The listen backlog of each queue as applied (maxLength, clamped to somaxconn).",
             labels=["queue"],
         )
+        waiting = GaugeMetricFamily(
+            "orchestrator_queue_waiting",
+            "Requests delivered to each queue that no worker has accepted yet (its depth, read from "
+            "the kernel's accept queue).",
+            labels=["queue"],
+        )
         queues = snap.get("queues")
         for q in queues if isinstance(queues, list) else []:
             if isinstance(q, dict) and q.get("backlog") is not None:
                 backlog.add_metric([str(q.get("name"))], int(str(q.get("backlog"))))
+            if isinstance(q, dict) and q.get("waiting") is not None:
+                waiting.add_metric([str(q.get("name"))], int(str(q.get("waiting"))))
         yield backlog
+        yield waiting
 
     def _listener(self, snap: dict[str, object]) -> Iterator[Metric]:
         listener = snap.get("listener")

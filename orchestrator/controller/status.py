@@ -241,11 +241,12 @@ def render_status(state: dict[str, object]) -> str:
     queues = _list(state.get("queues"))
     if queues:
         out += _table(
-            ["QUEUE", "STATE", "BACKLOG", "PATH"],
+            ["QUEUE", "STATE", "WAITING", "BACKLOG", "PATH"],
             [
                 [
                     str(q.get("name")),
                     str(q.get("state")),
+                    "-" if q.get("waiting") is None else str(q.get("waiting")),
                     str(q.get("backlog") or "-"),
                     str(q.get("path")),
                 ]

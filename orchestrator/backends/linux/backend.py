@@ -722,6 +722,7 @@ class LinuxBackend:
                     "state": str(spec.state),
                     "path": self.queues.path(name),
                     "backlog": bound.backlog if bound else None,
+                    "waiting": bound.waiting() if bound else None,
                     "clamped_from": bound.clamped_from if bound else None,
                 }
             )

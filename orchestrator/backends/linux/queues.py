@@ -16,6 +16,8 @@ import socket
 import stat
 from dataclasses import dataclass
 
+from orchestrator.backends.linux.sockdiag import accept_queue
+
 SOCKET_MODE = 0o660
 DIR_MODE = 0o711
 
@@ -34,6 +36,16 @@ class QueueSocket:
     def fileno(self) -> int:
         """The listening fd handed to workers (and to the broker's clients)."""
         return self.sock.fileno()
+
+    def waiting(self) -> int | None:
+        """Connections delivered to the queue that no worker has accepted yet (its depth), or
+        ``None`` when the kernel cannot say."""
+        # The socket's own inode (sockfs), not ``inode``, which is the path's file on disk.
+        try:
+            answer = accept_queue(os.fstat(self.sock.fileno()).st_ino)
+        except OSError:  # closed meanwhile
+            return None
+        return answer[0] if answer else None
 
 
 @dataclass(frozen=True, slots=True)

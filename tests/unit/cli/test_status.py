@@ -205,8 +205,8 @@ def test_the_document_of_a_fake_controller_renders(tracker: ManifestTracker) -> 
     )
     assert "Controller pid 4242, backend fake, state running, generation 3" in text
     assert f"running manifest {loaded.desired.manifest_sha256[:12]} since" in text
-    assert "QUEUE  STATE    BACKLOG  PATH" in text
-    assert "api    enabled  1000     fake:api" in text
+    assert "QUEUE  STATE    WAITING  BACKLOG  PATH" in text
+    assert "api    enabled  -        1000     fake:api" in text
     assert "URL GROUP  QUEUE  STATE    URLS" in text
     assert "api   None  auto  ready    0s      0         ok      -" in text
     (stopped,) = [line for line in text.splitlines() if "STOPPED" in line]

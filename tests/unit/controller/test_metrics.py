@@ -39,7 +39,7 @@ class _World:
         return {
             "workers": [{"pool": "api", "state": "ready"}],
             "pools": {"api": {"restarts": 2, "halted": ""}},
-            "queues": [{"name": "api", "backlog": 1000}],
+            "queues": [{"name": "api", "backlog": 1000, "waiting": 7}],
             "listener": {
                 "core": "compiled",
                 "stats": [
@@ -121,4 +121,5 @@ def test_build_info_and_queue_gauges() -> None:
     info = (("listener_core", "compiled"), ("version", __version__))
     assert 1 == samples[("orchestrator_build_info", info)]
     assert 1000 == samples[("orchestrator_queue_backlog", (("queue", "api"),))]
+    assert 7 == samples[("orchestrator_queue_waiting", (("queue", "api"),))]
     assert 2 == samples[("orchestrator_requests_in_flight", (("queue", "api"),))]
