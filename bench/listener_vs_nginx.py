@@ -273,6 +273,8 @@ workers:
     shutdownTimeLimit: 5s
 """)
     run_dir = os.path.join(root, f"run-{name}")
+    # Its own state dir too: the default (/var/lib/orchestrator/SESSION as root) would outlive the run.
+    state_dir = os.path.join(root, f"state-{name}")
     log = open(os.path.join(root, f"controller-{name}.log"), "wb")  # noqa: SIM115
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}", **(env_extra or {}))
     proc = subprocess.Popen(
@@ -284,6 +286,8 @@ workers:
             site,
             "--run-dir",
             run_dir,
+            "--state-dir",
+            state_dir,
             "--no-watch",
             "--log-format",
             "json",
@@ -310,7 +314,7 @@ workers:
     finally:
         _kill(proc)
         log.close()
-        _remove_users(run_dir)
+        _remove_users(state_dir)
 
 
 def _child_of(pid: int, parent: int) -> bool:
@@ -319,8 +323,9 @@ def _child_of(pid: int, parent: int) -> bool:
     return False
 
 
-def _remove_users(run_dir: str) -> None:
-    record = os.path.join(run_dir, "state", "users.json")
+def _remove_users(state_dir: str) -> None:
+    """Delete the users the controller made (its state dir lists them): the bench leaves none."""
+    record = os.path.join(state_dir, "users.json")
     with contextlib.suppress(OSError, ValueError), open(record, encoding="utf-8") as fh:
         for name in json.load(fh):
             subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
