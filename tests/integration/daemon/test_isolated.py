@@ -111,7 +111,7 @@ def test_a_worker_cannot_reach_another_queue_and_the_broker_follows_the_acl(worl
         assert 1 == refused.returncode
         assert "cannot open queue notes: denied" in refused.stderr
         accept = (
-            "import socket\ns=socket.socket(fileno=3)\ns.settimeout(10)\n"
+            "import socket\ns=socket.socket(fileno=3)\ns.settimeout(40)\n"
             "c,_=s.accept()\nprint('ACCEPTED', c.recv(5).decode())\n"
         )
         proc = subprocess.Popen(
@@ -142,7 +142,7 @@ def test_a_worker_cannot_reach_another_queue_and_the_broker_follows_the_acl(worl
         # The worker pool also accepts on this queue: send until our opener is the one that gets it
         # (it still has to exec and start Python after the grant: slow on a busy host).
         out = err = ""
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 30  # within the opener's own 40 s accept timeout
         while time.monotonic() < deadline:
             with socket.socket(socket.AF_UNIX) as client:
                 client.connect(notes_sock)

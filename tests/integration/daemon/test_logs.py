@@ -40,6 +40,10 @@ def _logs(ctl: Controller, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class _Follower:
     """``orchestrator logs POOL -f`` in the background, its lines collected as they come."""
 
@@ -50,6 +54,10 @@ class _Follower:
             stderr=subprocess.DEVNULL,
             text=True,
             cwd=REPO,
+            # As a terminal would start it: a test run started in the background of a
+            # non-interactive shell (CI) inherits SIGINT ignored, and Python then installs no
+            # handler, so Ctrl-C would do nothing.
+            preexec_fn=_default_sigint,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
