@@ -22,6 +22,7 @@ import pytest
 from tests.support.controller import (
     ANY_PORT,
     REPO,
+    Controller,
     Names,
     quickstart_manifest,
     running_controller,
@@ -41,6 +42,13 @@ def _users(state_dir: str) -> set[str]:
     names = _json(os.path.join(state_dir, "users.json"))
     assert isinstance(names, list)
     return {str(n) for n in names}
+
+
+def _in_force(ctl: Controller, old_sha: str) -> str | None:
+    """The hash of the manifest in force, once it is not ``old_sha`` any more and has been saved as
+    the last known good; else ``None``."""
+    now = str(ctl.state()["manifest"]["sha256"])  # type: ignore[index]
+    return now if now != old_sha and now == _lkg_sha(ctl.state_dir) else None
 
 
 def _lkg_sha(state_dir: str) -> str:
@@ -88,7 +96,13 @@ def test_after_stop_and_start_the_last_known_good_and_the_users_are_still_known(
             )
             assert _exists(hello_user)
             assert hello_user in _users(second.state_dir)
-            second_sha = str(second.state()["manifest"]["sha256"])  # type: ignore[index]
+            # The user goes during the apply; the trimmed manifest is in force (and saved as the
+            # last known good) only once that whole pass has finished.
+            second_sha = wait_until(
+                lambda: _in_force(second, sha),
+                30,
+                "the trimmed manifest to be in force and the last known good",
+            )
             assert 0 == second.stop()
 
         broken = trimmed.replace(f"queue: {names.hello}\n    command", "queue: nosuch\n    command")
