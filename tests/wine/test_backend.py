@@ -24,11 +24,14 @@ pytestmark = [pytest.mark.wine, pytest.mark.timeout(120)]
 ERROR_OPERATION_ABORTED = 995
 
 
-def _until(http_request: Callable[..., Any], port: int, path: str, *, tries: int = 30) -> Any:
+def _until(http_request: Callable[..., Any], port: int, path: str, *, within: float = 60.0) -> Any:
     """The first reply that is not a timeout (workers may still be importing their app) or a
     refused connection (Wine's http.sys reopens its listening socket after a URL is removed; on a
-    busy host a request can fall in between)."""
-    for _ in range(tries):
+    busy host a request can fall in between), within ``within`` seconds. A deadline, not a count
+    of tries: refused connections come back at once, and thirty of them took 3 s, less than Wine
+    took to reopen the socket on a loaded host."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
         try:
             reply = http_request(port, path, timeout=2)
         except ConnectionRefusedError:
@@ -36,7 +39,7 @@ def _until(http_request: Callable[..., Any], port: int, path: str, *, tries: int
             continue
         if not reply.timed_out:
             return reply
-    raise AssertionError(f"{path}: no answer")
+    raise AssertionError(f"{path}: no answer within {within:.0f} s")
 
 
 def test_backend_routes_two_queues_by_longest_prefix_through_the_reconciler(
