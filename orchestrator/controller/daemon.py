@@ -291,14 +291,28 @@ class Daemon:
                 old_root = self.options.run_dir or hint.run_dir
         assert state_root is not None
         state_root = os.path.abspath(state_root)
-        lkg = ManifestTracker(state_root).last_known_good()
+        tracker = ManifestTracker(state_root)
+        lkg = tracker.last_known_good()
         if lkg is None:
             # Kept in the run directory by versions before --state-dir (moved once started).
             old = RunDir(os.path.abspath(old_root or self.options.run_dir or default_run_dir()))
-            lkg = ManifestTracker(old.old_state).last_known_good()
+            tracker = ManifestTracker(old.old_state)
+            lkg = tracker.last_known_good()
         if lkg is None:
             print(
                 f"{self.options.path}: invalid, and no last-known-good manifest in {state_root}",
+                file=sys.stderr,
+            )
+            return None
+        problems = self._untrusted(lkg)
+        if problems:
+            # Whoever can change the copy chooses what a root controller runs, as a manifest's
+            # author does: the same owner and mode rule.
+            print(ManifestError(problems).render(), file=sys.stderr)
+            print(
+                f"{tracker.lkg_path}: not resumed: another user could have changed this "
+                "last-known-good manifest; make it and its directories root's and not writable "
+                "by others (commands above), or fix the manifest files",
                 file=sys.stderr,
             )
             return None

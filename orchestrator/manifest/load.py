@@ -1,9 +1,10 @@
 """Reading a manifest set (a file or a directory of ``*.yaml``/``*.yml``) into a ``DesiredState``.
 
-Owns: ``read_manifest_set`` (bytes, their hash, and who may change them), ``untrusted`` (the
-ownership check a root controller applies), ``load_manifest`` (parse, validate, merge, build, check)
-and ``LoadedManifest``. Every problem comes out at once as a ``ManifestError`` whose diagnostics
-name file, line, column and JSON path; nothing here ever changes anything that runs.
+Owns: ``read_manifest_set`` (bytes, their hash, and who may change them), ``ownership_of`` (the
+same for one file read elsewhere), ``untrusted`` (the ownership check a root controller applies),
+``load_manifest`` (parse, validate, merge, build, check) and ``LoadedManifest``. Every problem
+comes out at once as a ``ManifestError`` whose diagnostics name file, line, column and JSON path;
+nothing here ever changes anything that runs.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class ManifestSet:
     root: str
     files: tuple[ManifestFile, ...]
     #: The files and directories read, as found on disk (empty for a set that did not come from
-    #: disk: one posted to the admin API, or the persisted last good manifest).
+    #: disk, one posted to the admin API; for the persisted last good manifest, its copy's).
     ownership: tuple[Ownership, ...] = ()
 
     @property
@@ -166,6 +167,30 @@ def read_manifest_set(path: str) -> ManifestSet:
             ]
         ) from exc
     return ManifestSet(path, tuple(files), tuple(owners.values()))
+
+
+def ownership_of(path: str, st: os.stat_result) -> tuple[Ownership, ...]:
+    """The owner and mode of one file read (``st``: its ``fstat``) and of every directory above it
+    up to ``/``, for ``untrusted``: what a root controller checks of a file it obeys that is not in
+    a manifest directory (the last-known-good copy ``--resume`` starts on).
+
+    Raises:
+        OSError: a directory above it cannot be examined.
+    """
+    real = os.path.realpath(path)
+    owners = [Ownership(real, st.st_uid, st.st_mode)]
+    directory = os.path.dirname(real)
+    while True:
+        dst = os.stat(directory)
+        try:
+            read_only = bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only = False
+        owners.append(Ownership(directory, dst.st_uid, dst.st_mode, read_only=read_only))
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return tuple(owners)
+        directory = parent
 
 
 def untrusted(mset: ManifestSet, trusted_uid: int) -> list[Diagnostic]:

@@ -10,12 +10,13 @@ when the files on disk are broken.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 from dataclasses import dataclass
 
 from orchestrator.errors import Diagnostic, Severity
-from orchestrator.manifest.load import LoadedManifest, ManifestFile, ManifestSet
+from orchestrator.manifest.load import LoadedManifest, ManifestFile, ManifestSet, ownership_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,19 +129,26 @@ class ManifestTracker:
             ],
         }
         tmp = self.lkg_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # a leftover keeps its old mode: write a new file
+        # 0600 whatever the umask: ``--resume`` as root refuses a copy others could change.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh)
         os.replace(tmp, self.lkg_path)
 
     def last_known_good(self) -> ManifestSet | None:
-        """The persisted last-known-good manifest set, if any."""
+        """The persisted last-known-good manifest set, if any, with the owner and mode of the
+        file read and of its directories (``ownership``: what ``untrusted`` checks)."""
         try:
             with open(self.lkg_path, encoding="utf-8") as fh:
+                st = os.fstat(fh.fileno())
                 doc = json.load(fh)
             files = tuple(
                 ManifestFile(str(f["name"]), base64.b64decode(str(f["content_b64"])))
                 for f in doc["files"]
             )
+            owners = ownership_of(self.lkg_path, st)
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return ManifestSet(str(doc.get("root", "")), files)
+        return ManifestSet(str(doc.get("root", "")), files, owners)
