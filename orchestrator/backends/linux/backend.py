@@ -114,7 +114,15 @@ class LinuxBackend:
         self.driver = PoolDriver(
             self.launcher, self.clock, self.emit, on_change=self._pool_state_changed
         )
-        self.listener = ListenerManager(self.clock, self.cgroups, self.emit, self.host.root)
+        # An address another session serves stops a controller that runs no pool yet (its start).
+        self.listener = ListenerManager(
+            self.clock,
+            self.cgroups,
+            self.emit,
+            self.host.root,
+            run_dir=self.run_dir,
+            starting=lambda: not self.driver.pools,
+        )
         self.session: Session | None = None
         self.queue_specs: dict[str, RequestQueue] = {}
         self.groups: dict[str, UrlGroup] = {}

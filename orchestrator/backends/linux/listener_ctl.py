@@ -19,6 +19,14 @@ stderr (``on``) or a file the controller opens (a path: the listener's user need
 open it), in the controller's log format. ``reopen_access_log`` (SIGUSR1, for logrotate) opens the
 file again and pushes the config, so every process moves to the new file. Each process's own stdout
 and stderr go to the controller's output sink (``spawn_captured``), as ``listener``.
+
+One owner per address on the host: before it binds an address (after, for port 0: the port the
+kernel gave), the manager takes it in the host-wide registry (``addresses.AddressRegistry``), and
+gives it up when the address stops being wanted or the manager closes. An address another session
+serves is an error naming that owner, like "address in use"; while the controller is starting
+(``starting()``: no pool runs yet) it is ``StartRefused`` instead, which ends the controller with
+that one line. ``SO_REUSEPORT`` then only joins this manager's own sockets: the kernel already
+refuses it between different effective uids, and the registry covers one uid's controllers.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from orchestrator.backends.linux.addresses import AddressRegistry, AddressTaken, Owner
 from orchestrator.backends.linux.cgroups import Cgroup, CgroupManager
 from orchestrator.backends.linux.identity import Identity
 from orchestrator.backends.linux.listener.channel import Channel
@@ -86,6 +95,12 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
 
+class StartRefused(SystemExit):
+    """An address of the first manifest is served by another session: the controller does not
+    start. A ``SystemExit`` (status 1, its message on stderr, no traceback), so that it passes the
+    reconciler's error handling and the controller's shutdown runs on the way out."""
+
+
 #: ``processes: auto`` runs one listener per usable CPU, at most this many.
 AUTO_PROCESSES_MAX = 16
 
@@ -102,11 +117,25 @@ def listener_processes(setting: int | str) -> int:
 class ListenerManager:
     """Keeps ``processes`` listener processes running with the current config."""
 
-    def __init__(self, clock: Clock, cgroups: CgroupManager, emit: Emit, drop: bool) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        cgroups: CgroupManager,
+        emit: Emit,
+        drop: bool,
+        *,
+        run_dir: str = "",
+        starting: Callable[[], bool] = lambda: False,
+        registry: AddressRegistry | None = None,
+    ) -> None:
         self.clock = clock
         self.cgroups = cgroups
         self.emit = emit
         self.drop = drop
+        #: The addresses this controller holds on the host (``registry``: tests give their own).
+        self.registry = registry or AddressRegistry(Owner("", run_dir, os.getpid()))
+        #: Whether an address conflict should stop the controller rather than fail one apply.
+        self.starting = starting
         self.identity: Identity | None = None
         self.processes_wanted = 0
         self.nofile: tuple[int, int] = (0, 0)  # set by start()
@@ -130,16 +159,26 @@ class ListenerManager:
     def ensure_endpoints(self, wanted: set[Endpoint]) -> list[str]:
         """Bind what is new, close what is gone: one socket per endpoint and listener process
         (``SO_REUSEPORT``, so the kernel spreads connections across the processes). An endpoint
-        with port 0 gets a free port from its first socket; the others bind that port. Returns
-        errors (address in use, permission)."""
+        with port 0 gets a free port from its first socket; the others bind that port. A new
+        address is taken in the host's registry first (port 0: once bound). Returns errors
+        (address in use, permission, served by another session).
+
+        Raises:
+            StartRefused: another session serves a new address while ``starting()``.
+        """
         self.wanted_endpoints = set(wanted)
         count = max(1, self.processes_wanted)
         errors = []
         for endpoint in sorted(set(self.sockets) - wanted, key=lambda e: e.id):
             for sock in self.sockets.pop(endpoint):
                 sock.close()
-            self.ports.pop(endpoint, None)
+            self._release(endpoint, self.ports.pop(endpoint, None))
         for endpoint in sorted(wanted, key=lambda e: e.id):
+            if endpoint not in self.sockets and endpoint.port != 0:
+                error = self._claim(endpoint, endpoint.port)
+                if error is not None:
+                    errors.append(error)
+                    continue
             group = self.sockets.setdefault(endpoint, [])
             while len(group) > count:
                 group.pop().close()
@@ -152,7 +191,19 @@ class ListenerManager:
                     )
                     break
                 if endpoint not in self.ports:
-                    self.ports[endpoint] = int(group[0].getsockname()[1])
+                    port = int(group[0].getsockname()[1])
+                    try:
+                        error = self._claim(endpoint, port) if endpoint.port == 0 else None
+                    except StartRefused:
+                        for sock in self.sockets.pop(endpoint):
+                            sock.close()
+                        raise
+                    if error is not None:
+                        errors.append(error)
+                        while group:
+                            group.pop().close()
+                        break
+                    self.ports[endpoint] = port
                     self.emit(
                         "listener_bound",
                         scheme=endpoint.scheme,
@@ -162,8 +213,34 @@ class ListenerManager:
                     )
             if not group:
                 del self.sockets[endpoint]
-                self.ports.pop(endpoint, None)
+                self._release(endpoint, self.ports.pop(endpoint, endpoint.port or None))
         return errors
+
+    def _claim(self, endpoint: Endpoint, port: int) -> str | None:
+        """Take ``endpoint`` on ``port`` in the host's registry; returns the error, if any.
+
+        Raises:
+            StartRefused: another session serves it and the controller is starting.
+        """
+        try:
+            self.registry.acquire(endpoint.host, port)
+        except AddressTaken as exc:
+            if self.starting():
+                raise StartRefused(str(exc)) from None
+            self.emit("address_taken", address=exc.address, held=exc.held, error=str(exc))
+            return str(exc)
+        except OSError as exc:
+            return f"cannot listen on {endpoint.address}: {exc.strerror or exc}"
+        return None
+
+    def _release(self, endpoint: Endpoint, port: int | None) -> None:
+        """Give up ``endpoint``'s registry entry unless another endpoint (another scheme on the
+        same address) still uses it."""
+        if port is None:
+            return
+        others = {(e.host, p) for e, p in self.ports.items() if e in self.sockets}
+        if (endpoint.host, port) not in others:
+            self.registry.release(endpoint.host, port)
 
     def addresses(self) -> list[str]:
         """``host:port`` of every listening address, with the port it is bound to."""
@@ -204,6 +281,8 @@ class ListenerManager:
         """Send a new config (routing table and settings) to every process; returns its version."""
         self.version += 1
         self.config = config
+        with contextlib.suppress(OSError):  # a renamed session: the registry says the new name
+            self.registry.rename(config.session.name)
         for proc in self.processes.values():
             self._send_config(proc)
         return self.version
@@ -526,4 +605,5 @@ class ListenerManager:
                 sock.close()
         self.sockets.clear()
         self.ports.clear()
+        self.registry.release_all()
         self._close_access_file()
