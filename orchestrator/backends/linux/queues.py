@@ -3,9 +3,15 @@
 Owns: ``QueueSocket`` and ``QueueSockets``. A queue is ``<runDir>/queues/NAME.sock`` (never an abstract
 name: abstract sockets ignore permissions), bound under umask 0o177 so it is never more permissive
 than 0600 for an instant, then set to 0660 owned by root and the listener's group: only the listener
-may ``connect()`` (deliver requests); workers get the listening fd by inheritance. Its backlog is the
-queue's ``maxLength``, clamped to ``net.core.somaxconn``. Because the controller holds the socket, a
-worker that exits loses nothing queued.
+may ``connect()`` (deliver requests); workers get the listening fd by inheritance. Its backlog is
+the queue's ``maxLength``, clamped to ``net.core.somaxconn``. Because the controller holds the
+socket, a worker that exits loses nothing queued.
+
+As root the directory ``<runDir>/queues`` is 0750, root and the listener's group (it follows the
+listener's group on a reload): nobody else may even reach a socket's path, whatever its mode. No one
+else needs to: workers inherit their fd, ``orchestrator open`` gets its fd from the broker
+(``broker.sock`` in the run directory), and health probes run in the controller. Without root every
+process is the controller's own user, and the run directory is 0700.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass
 from orchestrator.backends.linux.sockdiag import accept_queue
 
 SOCKET_MODE = 0o660
-DIR_MODE = 0o711
+DIR_MODE = 0o750
 
 
 @dataclass(slots=True)
@@ -66,12 +72,28 @@ class QueueSockets:
         self.directory = directory
         self.somaxconn = somaxconn
         self.owner_uid = owner_uid
-        self.listener_gid = listener_gid
+        self._listener_gid = listener_gid
         self.bound: dict[str, QueueSocket] = {}
 
+    @property
+    def listener_gid(self) -> int:
+        """The listener's group: the group of the directory and of every socket."""
+        return self._listener_gid
+
+    @listener_gid.setter
+    def listener_gid(self, gid: int) -> None:
+        # The listener's user changed (a reload): the directory follows at once, before a queue
+        # is created or repaired, so the old group cannot reach the new listener's queues.
+        self._listener_gid = gid
+        if os.path.isdir(self.directory):
+            self.ensure_directory()
+
     def ensure_directory(self) -> None:
-        """Create the queues directory (0711: traversable, not listable)."""
-        os.makedirs(self.directory, mode=DIR_MODE, exist_ok=True)
+        """Create the queues directory: 0750, and as root owned by root and the listener's group
+        (the listener may reach the sockets, no one else may)."""
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(self.directory, 0, self._listener_gid)
         os.chmod(self.directory, DIR_MODE)
 
     def path(self, name: str) -> str:

@@ -260,7 +260,7 @@ def _socket_inodes(pids: set[int]) -> set[str]:
 
 def test_no_abstract_socket_and_no_moment_of_looser_modes(world_dir: str, names: Names) -> None:
     """Catalogue D36: a watcher polls the run directory from the controller's start: the queue
-    directory is never more open than 0711 and no queue socket more than 0660, not even right after
+    directory is never more open than 0750 and no queue socket more than 0660, not even right after
     creation; none of the processes holds an abstract (``@``) Unix socket."""
     import stat
     import threading
@@ -306,6 +306,6 @@ def test_no_abstract_socket_and_no_moment_of_looser_modes(world_dir: str, names:
         stop.set()
     sockets = {p: m for p, m in seen.items() if p.endswith(".sock")}
     assert {f"{names.hello}.sock", f"{names.notes}.sock"} <= {os.path.basename(p) for p in sockets}
-    assert 0 == seen[queues] & ~0o711, oct(seen[queues])
+    assert 0 == seen[queues] & ~0o750, oct(seen[queues])
     for path, mode in sockets.items():
         assert 0 == mode & ~0o660, (path, oct(mode))

@@ -231,7 +231,8 @@ def test_queue_sockets_are_0660_for_the_listener_group_only(
     queue = queue_dir.create("acl", 10)
     st = os.stat(queue.path)
     assert (0o660, 0, listener.gid) == (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
-    assert stat.S_IMODE(os.stat(queue_dir.directory).st_mode) == 0o711
+    st = os.stat(queue_dir.directory)
+    assert (0o750, 0, listener.gid) == (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
     connect = (
         "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry:\n    s.connect(sys.argv[1])\n"
         "    print('OK')\nexcept PermissionError:\n    print('EACCES')\n"
@@ -240,6 +241,34 @@ def test_queue_sockets_are_0660_for_the_listener_group_only(
         "EACCES" == run_as(worker, ["/usr/bin/python3", "-c", connect, queue.path]).stdout.strip()
     )
     assert "OK" == run_as(listener, ["/usr/bin/python3", "-c", connect, queue.path]).stdout.strip()
+
+
+def test_the_queue_directory_keeps_others_out_and_follows_the_listeners_group(
+    two_users: list[User], queue_dir: QueueSockets
+) -> None:
+    """0750 root and the listener's group: a worker's user cannot even reach a socket's path (a
+    socket left 0666 still answers EACCES; stat fails), the listener's user connects; a new
+    listener group (a reload) moves the directory's group at once."""
+    listener, worker = two_users
+    queue_dir.listener_gid = listener.gid
+    queue = queue_dir.create("dir", 10)
+    os.chmod(queue.path, 0o666)  # only the directory stands in the way now
+    probe = (
+        "import os,socket,sys\ns=socket.socket(socket.AF_UNIX)\n"
+        "try:\n    s.connect(sys.argv[1]); print('OK')\nexcept PermissionError:\n    print('EACCES')\n"
+        "try:\n    os.stat(sys.argv[1]); print('OK')\nexcept PermissionError:\n    print('EACCES')\n"
+    )
+    worker_sees = run_as(worker, ["/usr/bin/python3", "-c", probe, queue.path]).stdout.split()
+    assert ["EACCES", "EACCES"] == worker_sees
+    listener_sees = run_as(listener, ["/usr/bin/python3", "-c", probe, queue.path]).stdout.split()
+    assert ["OK", "OK"] == listener_sees
+    queue_dir.listener_gid = worker.gid
+    st = os.stat(queue_dir.directory)
+    assert (0o750, 0, worker.gid) == (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+    assert (
+        "EACCES"
+        == run_as(listener, ["/usr/bin/python3", "-c", probe, queue.path]).stdout.split()[0]
+    )
 
 
 @dataclass
