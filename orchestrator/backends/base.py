@@ -2,10 +2,10 @@
 
 Owns: ``Supervision`` (``poll``, ``status``, ``reset``, ``restart``, ``shutdown``: what the
 controller's main loop asks of a backend between reconcile passes), ``Backend`` (``observe``,
-``apply``, ``capabilities``, ``close``, and supervision), ``Capabilities``, ``Restarted``,
-``Progress`` and ``Emit``; ``QueueOpener`` and ``QueueRefused``, the backend-neutral face of opening
-a queue by name (``orchestrator open``), whose
-implementation the registry hands out per backend. Other errors are those of
+``apply``, ``capabilities``, ``guarantees``, ``close``, and supervision), ``Capabilities``,
+``Restarted``, ``Progress`` and ``Emit``; ``QueueOpener`` and ``QueueRefused``, the
+backend-neutral face of opening a queue by name (``orchestrator open``), whose implementation the
+registry hands out per backend. Other errors are those of
 ``orchestrator.errors``: ``TemporaryBackendError`` (retried with backoff) and
 ``PermanentBackendError`` (not retried until the object's definition changes).
 Must not import a backend implementation, ``reconcile``, ``controller`` or ``cli``.
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from orchestrator.model.live import LiveState
+from orchestrator.plan.guarantees import HostGuarantees
 from orchestrator.plan.rules import BASELINE, ChangeRules
 from orchestrator.plan.steps import Step
 
@@ -126,6 +127,11 @@ class Backend(Supervision, Protocol):
 
     def capabilities(self) -> Capabilities:
         """What this backend supports on this host."""
+        ...
+
+    def guarantees(self) -> HostGuarantees:
+        """What this backend can guarantee here (identities, ACL subjects, cgroup limits,
+        sandboxes): the host facts ``plan.guarantees.dropped_guarantees`` judges a manifest by."""
         ...
 
     def observe(self) -> LiveState:

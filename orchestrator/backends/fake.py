@@ -25,6 +25,7 @@ from orchestrator.errors import BackendError, TemporaryBackendError
 from orchestrator.model.desired import RequestQueue, Resource, UrlGroup, WorkerPool
 from orchestrator.model.ids import Key, Kind
 from orchestrator.model.live import Fault, LiveState
+from orchestrator.plan.guarantees import FULL, HostGuarantees
 from orchestrator.plan.rules import BASELINE, ChangeRules
 from orchestrator.plan.steps import Op, Step
 
@@ -78,6 +79,8 @@ class FakeBackend:
         self.incarnations: dict[Key, int] = {}
         self._made = 0
         self.closed = False
+        #: Test hook: what ``guarantees`` reports (everything, unless a test says otherwise).
+        self.host_guarantees: HostGuarantees = FULL
 
     @property
     def name(self) -> str:
@@ -87,6 +90,9 @@ class FakeBackend:
         return Capabilities(
             "fake", frozenset({"queue_state", "verbosity503", "acl"}), changes=CHANGE_RULES
         )
+
+    def guarantees(self) -> HostGuarantees:
+        return self.host_guarantees
 
     def observe(self) -> LiveState:
         return LiveState(

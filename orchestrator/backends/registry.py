@@ -1,7 +1,7 @@
 """Choosing a backend by name, importing it only when chosen.
 
-Owns: ``create_backend``, ``resolve_backend_name``, ``change_rules``, ``queue_opener`` and
-``listener_core``. This is
+Owns: ``create_backend``, ``resolve_backend_name``, ``change_rules``, ``queue_opener``,
+``listener_core`` and ``explain_sandbox``. This is
 the only module that imports a backend implementation, and it does so lazily, so that e.g. the
 Windows backend's ``ctypes`` code is never imported on Linux and ``sh`` is never imported on
 Windows. Everything else sees a backend through ``orchestrator.backends.base`` (``.importlinter``
@@ -16,6 +16,7 @@ from typing import Any
 
 from orchestrator.backends.base import Backend, QueueOpener
 from orchestrator.errors import PermanentBackendError
+from orchestrator.model import DesiredState
 from orchestrator.plan.rules import ChangeRules
 
 _MODULES = {
@@ -116,3 +117,11 @@ def listener_core() -> str:
     core = importlib.import_module("orchestrator.backends.linux.listener.core")
     reason = str(core.REASON)
     return str(core.IMPLEMENTATION) + (f" ({reason})" if reason else "")
+
+
+def explain_sandbox(desired: DesiredState, run_dir: str) -> dict[str, object]:
+    """The effective sandboxes of a manifest on this host (``validate --explain``): the Linux
+    backend's, which is the only one with a sandbox."""
+    module = importlib.import_module("orchestrator.backends.linux.sandbox")
+    result: dict[str, object] = module.explain(desired, run_dir)
+    return result

@@ -32,11 +32,14 @@ EXAMPLES = {
   orchestrator run examples/quickstart                 # as yourself: everything runs as you
   sudo orchestrator run /etc/orchestrator/             # as root: dedicated users, cgroups
   orchestrator run site.yaml --log-format json --run-dir /run/site
+  orchestrator run examples/isolated --allow-degraded  # not root: runs, without what it asks
 
 Logs go to stderr, one event a line. SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the manifest.
 With NOTIFY_SOCKET set (systemd Type=notify) it reports READY=1 after the first convergence,
 RELOADING=1 then READY=1 around each reload, and WATCHDOG=1 when WATCHDOG_USEC is set.
-State that must survive a stop (last-known-good manifest, created users) is in --state-dir.""",
+State that must survive a stop (last-known-good manifest, created users) is in --state-dir.
+A manifest asking for what this controller cannot give (other users, ACLs naming them, cgroup
+limits, a required sandbox) is refused, each guarantee named, unless --allow-degraded is given.""",
     "status": """examples:
   orchestrator status
   orchestrator status --json | jq '.workers[] | {pool, pid, state}'
@@ -88,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             state_dir=args.state_dir,
             log_format=args.log_format,
             resume=args.resume,
+            allow_degraded=args.allow_degraded,
             watch=not args.no_watch,
             debounce_s=args.debounce,
             poll_s=args.poll,
@@ -251,6 +255,12 @@ def register(add: Adder) -> None:
         "--resume",
         action="store_true",
         help="start on the last-known-good manifest when the files are invalid",
+    )
+    p.add_argument(
+        "--allow-degraded",
+        action="store_true",
+        help="run a manifest that asks for what this controller cannot give (other users, "
+        "ACLs naming them, cgroup limits, a required sandbox), logging each dropped guarantee",
     )
     p.add_argument(
         "--no-watch", action="store_true", help="do not watch the files (SIGHUP reloads)"

@@ -68,9 +68,10 @@ def _read_stdin(name: str) -> ManifestSet:
     return ManifestSet(name, (ManifestFile(name, sys.stdin.buffer.read()),))
 
 
-def _validate_one(path: str, stdin_name: str) -> dict[str, object]:
+def _validate_one(path: str, stdin_name: str, explain: bool = False) -> dict[str, object]:
     """Load one manifest (``-``: stdin) and report it as ``validate --json`` does, diagnostics as
-    ``Diagnostic`` values still (the caller renders them)."""
+    ``Diagnostic`` values still (the caller renders them); ``explain``: with the effective
+    sandboxes (``sandbox``)."""
     from orchestrator.manifest import load_manifest
     from orchestrator.manifest.identities import HostIdentities
 
@@ -95,13 +96,49 @@ def _validate_one(path: str, stdin_name: str) -> dict[str, object]:
     counts = {
         str(kind): len(desired.of_kind(kind)) for kind in (Kind.QUEUE, Kind.URLGROUP, Kind.WORKER)
     }
-    return {
+    result: dict[str, object] = {
         "path": name,
         "valid": True,
         "sha256": desired.manifest_sha256,
         "diagnostics": list(loaded.warnings),
         "objects": counts,
     }
+    if explain:
+        from orchestrator.backends.registry import explain_sandbox
+        from orchestrator.controller.paths import default_run_dir
+
+        run_dir = (desired.session.run_dir if desired.session else None) or default_run_dir()
+        result["sandbox"] = explain_sandbox(desired, os.path.abspath(run_dir))
+    return result
+
+
+def print_sandboxes(explained: object) -> None:
+    """``validate --explain`` as text: one block per process kind, one line per path."""
+    assert isinstance(explained, dict)
+    kernel = explained["kernel"]
+    assert isinstance(kernel, dict)
+    abi = kernel["landlock_abi"]
+    print(
+        f"  this kernel: Landlock {f'ABI {abi}' if abi else 'missing'}"
+        f"{' (with TCP rules)' if kernel['landlock_network'] else ''}, "
+        f"seccomp {'yes' if kernel['seccomp'] else 'missing'}"
+    )
+    workers = explained["workers"]
+    assert isinstance(workers, dict)
+    blocks = [("the listener", explained.get("listener"))]
+    blocks += [(f"worker/{name}", box) for name, box in workers.items()]
+    for title, box in blocks:
+        if not isinstance(box, dict):
+            continue
+        files, net = box["filesystem"], box["network"]
+        connect = net["connect"]
+        reach = "any" if connect is None else (", ".join(connect) or "none")
+        print(
+            f"  {title}: seccomp {box['seccomp']}; filesystem {files['default']}; "
+            f"TCP connect to {reach}{'; required' if box['required'] else ''}"
+        )
+        for rule in files["paths"]:
+            print(f"    {rule['access']:<3} {rule['path']}  ({rule['why']})")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -120,7 +157,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 {"path": stdin_name, "valid": False, "sha256": None, "diagnostics": [again]}
             )
             continue
-        results.append(_validate_one(path, stdin_name))
+        results.append(_validate_one(path, stdin_name, args.explain))
     diagnostics: list[Diagnostic] = [
         d
         for r in results
@@ -166,6 +203,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{plural(counts['worker'], 'worker pool')}; "
             f"manifest {sha[:12]})"
         )
+        if args.explain:
+            print_sandboxes(r["sandbox"])
         n_warnings = sum(1 for d in diags if d.severity is Severity.WARNING)
         if args.warnings_as_errors and n_warnings:
             print(
@@ -253,6 +292,13 @@ def register(add: Adder) -> None:
         "--json",
         action="store_true",
         help="print one JSON document on stdout, valid or not (schemas/validate.schema.json)",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="also show the effective sandbox of the listener and of each pool (seccomp, and "
+        "the Landlock paths and ports, defaults and runtime paths included) and what this "
+        "kernel can enforce",
     )
     p.add_argument(
         "--stdin-filename",

@@ -28,6 +28,7 @@ from orchestrator.backends.registry import create_backend, resolve_backend_name
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.controller.admin import AdminServer, Job
 from orchestrator.controller.dashboard.service import DashboardService
+from orchestrator.controller.degraded import Guarantees
 from orchestrator.controller.logs import LogWriter
 from orchestrator.controller.metrics import Metrics, serve_metrics
 from orchestrator.controller.operations import reload_answer
@@ -75,6 +76,8 @@ class DaemonOptions:
     state_dir: str | None = None
     log_format: str = "text"
     resume: bool = False
+    #: Run a manifest that asks for guarantees this host cannot give, listing and logging each.
+    allow_degraded: bool = False
     resync_s: float = 10.0
     watch: bool = True
     debounce_s: float = 0.3
@@ -137,6 +140,7 @@ class Daemon:
         self.tracker: ManifestTracker | None = None
         self.rollout: Rollout | None = None
         self.watcher: ManifestWatcher | None = None
+        self.guarantees: Guarantees | None = None  # once the backend says what it can give
         self._lock_fd: int | None = None
         self._resumed_from: str | None = None  # the state directory --resume found the LKG in
         self._reload_signalled = False
@@ -156,7 +160,12 @@ class Daemon:
             problems = self._untrusted(source)
             if problems:
                 raise ManifestError(problems)
-        return load_manifest(source, identities=HostIdentities(), strict_identities=True)
+        loaded = load_manifest(source, identities=HostIdentities(), strict_identities=True)
+        if self.guarantees is not None:
+            # Asking for what this controller cannot give is refused like an invalid manifest
+            # (reload, apply, plan), unless it runs with --allow-degraded.
+            self.guarantees.check(loaded)
+        return loaded
 
     @staticmethod
     def _untrusted(mset: ManifestSet) -> list[Diagnostic]:
@@ -192,14 +201,31 @@ class Daemon:
         self.tracker.accept(loaded)
         backend_name = resolve_backend_name(session.backend.value if session else "auto")
         try:
-            # Only the linux backend persists anything of its own (the users it created).
-            extra = {"state_dir": state_dir.root} if backend_name == "linux" else {}
+            # Only the linux backend persists anything of its own (the users it created), and
+            # only its exec shim needs to know that a required sandbox may be dropped.
+            extra: dict[str, object] = (
+                {"state_dir": state_dir.root, "allow_degraded": self.options.allow_degraded}
+                if backend_name == "linux"
+                else {}
+            )
             self.backend = create_backend(
                 backend_name, run_dir=run_dir.root, emit=self.emit, clock=self.clock, **extra
             )
         except OrchestratorError as exc:
             print(exc.render(), file=sys.stderr)
             return 1
+        self.guarantees = Guarantees(
+            self.backend.guarantees(),
+            allow_degraded=self.options.allow_degraded,
+            emit=self.emit,
+            identities=HostIdentities(),
+        )
+        if self.guarantees.refused(loaded):
+            print(self.guarantees.refusal(self.options.path, loaded), file=sys.stderr)
+            with contextlib.suppress(Exception):
+                self.backend.close()
+            return 1
+        self.guarantees.announce(loaded)
         if isinstance(self.backend, CapturesOutput):
             self.output.start()
             self.backend.capture_output(self.output)
@@ -508,6 +534,8 @@ class Daemon:
         except ManifestError as exc:
             return self.rollout.reject(sha, exc.diagnostics, "load")
         self.emit("manifest_loaded", manifest=sha[:12], files=len(mset.files))
+        if self.guarantees is not None:
+            self.guarantees.announce(loaded)
         report = self.rollout.apply(loaded, source="reload")
         self.dashboard.plans.note(
             report.result, self.reconciler.generation if self.reconciler else 0
@@ -577,6 +605,8 @@ class Daemon:
         except ManifestError as exc:
             job.fail("the manifest is invalid", exc.render(), "ManifestError")
             return
+        if self.guarantees is not None:
+            self.guarantees.announce(loaded)
         expected = job.args.get("expected_manifest_sha256")
         check_manifest_unchanged(
             str(expected) if expected else None, loaded.desired.manifest_sha256
@@ -712,6 +742,11 @@ class Daemon:
             previous=self.snapshot,
             metrics_address=self.metrics_address,
             dashboard_url=self.dashboard.url,
+            degraded=(
+                self.guarantees.document(self.tracker.running or self.tracker.desired)
+                if self.guarantees is not None
+                else []
+            ),
         )
 
 

@@ -36,6 +36,7 @@ def status_document(
     previous: Mapping[str, object],
     metrics_address: str | None = None,
     dashboard_url: str | None = None,
+    degraded: list[dict[str, object]] | None = None,
 ) -> dict[str, object]:
     """The controller's state as one JSON-ready document.
 
@@ -55,6 +56,9 @@ def status_document(
         previous: the document this one replaces.
         metrics_address: where ``/metrics`` is served, as bound (``None``: not served).
         dashboard_url: where the dashboard is served, as bound (``None``: not served).
+        degraded: the guarantees the manifest in force asks for that this controller does not
+            give (``controller.degraded``), each ``guarantee``, ``object``, ``field``, ``asked``,
+            ``why``, ``required``, ``location``.
 
     Returns:
         The document: ``state``, ``pid``, ``backend``, ``manifest``, ``rejected``,
@@ -95,6 +99,7 @@ def status_document(
         },
         "metrics": {"address": metrics_address},
         "dashboard": {"url": dashboard_url} if dashboard_url else None,
+        "degraded": list(degraded or []),
         "queues": [],
         "urlGroups": [],
         **backend_status,
@@ -186,6 +191,38 @@ def _rejected(rejected: dict[str, object]) -> list[str]:
     return lines
 
 
+def _degraded(dropped: list[dict[str, object]]) -> list[str]:
+    """The guarantees dropped (``--allow-degraded``) and the sandbox parts not applied."""
+    if not dropped:
+        return []
+    required = sum(1 for d in dropped if d.get("required"))
+    lines = [
+        f"degraded: {plural(required, 'guarantee')} dropped (--allow-degraded)"
+        if required
+        else "degraded: sandbox parts this kernel cannot apply"
+    ]
+    for d in dropped:
+        kind = "" if d.get("required") else "warning: "
+        lines.append(
+            f"  {kind}{d.get('object')}: {d.get('guarantee')} ({d.get('asked')}): {d.get('why')}"
+        )
+    return lines
+
+
+def _sandbox(sandbox: object) -> str:
+    """A worker's sandbox in a few characters: ``seccomp+landlock7``, ``seccomp``, ``none`` (``-``
+    when the backend does not say, as http.sys's does not)."""
+    if not isinstance(sandbox, dict):
+        return "-"
+    parts = []
+    if sandbox.get("seccomp") == "filter":
+        parts.append("seccomp")
+    landlock = sandbox.get("landlock")
+    if isinstance(landlock, dict) and landlock.get("applied"):
+        parts.append(f"landlock{landlock.get('abi')}")
+    return "+".join(parts) or "none"
+
+
 def _is_warning(rendered: str) -> bool:
     first = rendered.split("\n", 1)[0]
     return first.startswith("warning: ") or ": warning: " in first
@@ -233,6 +270,7 @@ def render_status(state: dict[str, object]) -> str:
     rejected = state.get("rejected")
     if isinstance(rejected, dict):
         out += _rejected(rejected)
+    out += _degraded(_list(state.get("degraded")))
     reconcile = state.get("reconcile") if isinstance(state.get("reconcile"), dict) else {}
     assert isinstance(reconcile, dict)
     for failure in _list(reconcile.get("failed")):
@@ -283,6 +321,7 @@ def render_status(state: dict[str, object]) -> str:
                 _ago(w.get("uptime_s")),
                 str(w.get("restarts")),
                 str(w.get("health") or "-"),
+                _sandbox(w.get("sandbox")),
                 str(w.get("last_exit") or "-"),
             ]
         )
@@ -297,12 +336,24 @@ def render_status(state: dict[str, object]) -> str:
                     "-",
                     str(info.get("restarts")),
                     "-",
+                    "-",
                     f"since {_clock(info.get('halted_since'))}: {info.get('halted')}",
                 ]
             )
     if rows:
         out += _table(
-            ["POOL", "PID", "USER", "STATE", "UPTIME", "RESTARTS", "HEALTH", "LAST EXIT"], rows
+            [
+                "POOL",
+                "PID",
+                "USER",
+                "STATE",
+                "UPTIME",
+                "RESTARTS",
+                "HEALTH",
+                "SANDBOX",
+                "LAST EXIT",
+            ],
+            rows,
         )
         out.append("")
     listener = state.get("listener")
@@ -312,7 +363,7 @@ def render_status(state: dict[str, object]) -> str:
         out.append(
             f"listener: pids {pids or '-'}, user {listener.get('user')}, "
             f"addresses {addresses or '-'}, restarts {listener.get('restarts', 0)}, "
-            f"core {listener.get('core') or '-'}"
+            f"core {listener.get('core') or '-'}, sandbox {_sandbox(listener.get('sandbox'))}"
         )
     drift = _list(state.get("drift"))
     if drift:

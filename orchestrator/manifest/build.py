@@ -16,11 +16,14 @@ from orchestrator.model.desired import (
     Dashboard,
     DashboardAuth,
     EnvVar,
+    FilesystemDefault,
+    FilesystemSandbox,
     Health,
     KubernetesPool,
     KubernetesSettings,
     ListenerSettings,
     Metrics,
+    NetworkSandbox,
     Principal,
     PrincipalKind,
     RapidFail,
@@ -29,6 +32,8 @@ from orchestrator.model.desired import (
     Resource,
     ResourceLimits,
     RestartPolicy,
+    Sandbox,
+    SeccompMode,
     Session,
     SessionLimits,
     State,
@@ -139,6 +144,7 @@ def _session(data: Data) -> Session:
             processes="auto" if lst["processes"] == "auto" else _int(lst["processes"]),
             open_files=_int_opt(lst.get("openFiles")),
             access_log=_access_log(lst.get("accessLog", "on")),
+            sandbox=_sandbox(_d(lst, "sandbox")),
         ),
         metrics=Metrics(address=_str_opt(_d(data, "metrics").get("address"))),
         dashboard=_dashboard(_d(data, "dashboard")),
@@ -266,6 +272,26 @@ def _worker(name: str, data: Data, session: Key) -> WorkerPool:
             cpu=None if cpu is None else float(str(cpu)),
             open_files=_int_opt(lim.get("openFiles")),
         ),
+        sandbox=_sandbox(_d(data, "sandbox")),
+    )
+
+
+def _sandbox(data: Data) -> Sandbox:
+    files, net = _d(data, "filesystem"), _d(data, "network")
+    default = files.get("default")
+    connect = net.get("connect")
+    return Sandbox(
+        # YAML reads a bare ``off`` as false.
+        seccomp=SeccompMode("off" if data.get("seccomp") is False else str(data["seccomp"])),
+        filesystem=FilesystemSandbox(
+            default=None if default is None else FilesystemDefault(str(default)),
+            read_only=tuple(sorted(set(_strs(files.get("readOnly") or [])))),
+            read_write=tuple(sorted(set(_strs(files.get("readWrite") or [])))),
+        ),
+        network=NetworkSandbox(
+            connect=None if connect is None else tuple(sorted(set(_strs(connect))))
+        ),
+        required=bool(data.get("required", False)),
     )
 
 

@@ -24,6 +24,7 @@ from orchestrator.model.desired import (
     PrincipalKind,
     RequestQueue,
     Resource,
+    Sandbox,
     Session,
     State,
     UrlGroup,
@@ -31,6 +32,7 @@ from orchestrator.model.desired import (
 )
 from orchestrator.model.ids import Key, Kind
 from orchestrator.model.urlprefix import UrlPrefix, UrlPrefixError, parse_prefix
+from orchestrator.sandbox.policy import connect_port, default_denies
 
 Where = Callable[..., Location]
 
@@ -199,6 +201,16 @@ def check(
                 err(f"metrics port {port} is also used by a URL prefix", loc)
         _check_dashboard(session, schemes_by_port, where, err)
 
+    # sandboxes
+    backend = session.backend if session and not gaps.session else Backend.AUTO
+    boxes: list[tuple[str, str | None, Sandbox, bool]] = [
+        ("workers", name, p.sandbox, p.user == "auto") for name, p in pools.items()
+    ]
+    if session is not None and not gaps.session:
+        boxes.append(("session", None, session.listener.sandbox, True))
+    for box_section, box_name, box, user_auto in boxes:
+        out += _sandbox_checks(box_section, box_name, box, user_auto, backend, where)
+
     # queues nobody serves
     served = {p.queue.name for p in pools.values()}
     routed: dict[str, str] = {}
@@ -287,6 +299,45 @@ def _check_port(address: str, loc: Location, err: Callable[[str, Location], None
     _, _, port = address.rpartition(":")
     if port.isdigit() and not 0 <= int(port) <= 65535:
         err(f"port {port} must be from 0 to 65535 (0: any free port)", loc)
+
+
+def _sandbox_checks(
+    section: str, name: str | None, box: Sandbox, user_auto: bool, backend: Backend, where: Where
+) -> list[Diagnostic]:
+    """Ports that cannot be, lists that a filesystem ``allow`` ignores, a sandbox on http.sys."""
+    base = ("listener", "sandbox") if section == "session" else ("sandbox",)
+    out: list[Diagnostic] = []
+    for i, address in enumerate(box.network.connect or ()):
+        if connect_port(address) is None:
+            out.append(
+                Diagnostic(
+                    f'"{address}" has no port from 1 to 65535',
+                    "Write host:port, e.g. 127.0.0.1:5432 ([::1]:5432 for IPv6).",
+                    where(section, name, *base, "network", "connect", i),
+                )
+            )
+    listed = box.filesystem.read_only or box.filesystem.read_write
+    if listed and not default_denies(box, user_auto=user_auto):
+        out.append(
+            Diagnostic(
+                "filesystem.readOnly and readWrite are ignored: the filesystem default is allow",
+                "Set sandbox.filesystem.default: deny to restrict the process to the listed paths"
+                + ("" if user_auto else " (a pool with a named user defaults to allow)")
+                + ".",
+                where(section, name, *base, "filesystem"),
+                Severity.WARNING,
+            )
+        )
+    if backend is Backend.HTTPSYS and box != Sandbox():
+        out.append(
+            Diagnostic(
+                "the httpsys backend has no sandbox: seccomp and Landlock are Linux's",
+                "The setting applies when the same manifest runs on the linux backend.",
+                where(section, name, *base),
+                Severity.WARNING,
+            )
+        )
+    return out
 
 
 def _is_loopback(host: str) -> bool:

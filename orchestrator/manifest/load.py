@@ -297,8 +297,8 @@ def _merge(
 
 
 def _resolve_paths(section: str, body: object, file: str) -> object:
-    """Make relative paths (a pool's ``cwd``, TLS files, the dashboard's auth files) relative to
-    the file that names them."""
+    """Make relative paths (a pool's ``cwd``, TLS files, the dashboard's auth files, sandbox
+    paths) relative to the file that names them."""
     if not isinstance(body, dict):
         return body
     base = os.path.dirname(os.path.abspath(file))
@@ -308,9 +308,24 @@ def _resolve_paths(section: str, body: object, file: str) -> object:
             return os.path.normpath(os.path.join(base, value))
         return value
 
+    def fix_sandbox(box: object) -> object:
+        files = box.get("filesystem") if isinstance(box, dict) else None
+        if not isinstance(box, dict) or not isinstance(files, dict):
+            return box
+        lists = {
+            k: [fix(p) for p in v] if k in ("readOnly", "readWrite") and isinstance(v, list) else v
+            for k, v in files.items()
+        }
+        return {**box, "filesystem": lists}
+
     out = dict(body)
     if section == "workers" and "cwd" in out:
         out["cwd"] = fix(out["cwd"])
+    if section == "workers" and "sandbox" in out:
+        out["sandbox"] = fix_sandbox(out["sandbox"])
+    listener = out.get("listener") if section == "session" else None
+    if isinstance(listener, dict) and "sandbox" in listener:
+        out["listener"] = {**listener, "sandbox": fix_sandbox(listener["sandbox"])}
     if section == "session" and isinstance(out.get("tls"), list):
         out["tls"] = [
             {**t, "certFile": fix(t.get("certFile")), "keyFile": fix(t.get("keyFile"))}

@@ -273,7 +273,8 @@ def _diagnostics(error: jsonschema.ValidationError, doc: Document) -> Iterator[D
         )
         return
     if v == "enum":
-        choices = [str(c) for c in (val if isinstance(val, list) else [])]
+        # A boolean in an enum stands for a YAML word (a bare off): name the words only.
+        choices = [str(c) for c in (val if isinstance(val, list) else []) if isinstance(c, str)]
         word = doc.words.get(path)
         if isinstance(inst, bool) and word is not None:
             # on/off for a state: quoting alone still fails, so name the state it meant too.

@@ -110,6 +110,50 @@ class TlsBinding:
     key_file: str = field(metadata=_m("keyFile"))
 
 
+class SeccompMode(enum.StrEnum):
+    """The seccomp filter of a sandbox: the default deny-list, or none."""
+
+    DEFAULT = "default"
+    OFF = "off"
+
+
+class FilesystemDefault(enum.StrEnum):
+    """What a sandboxed process may reach outside its listed paths (Landlock)."""
+
+    DENY = "deny"
+    ALLOW = "allow"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilesystemSandbox:
+    """Landlock filesystem rules; ``default`` ``None``: deny for the listener and for pools
+    whose user is ``auto``, allow otherwise (``orchestrator.sandbox.policy`` decides)."""
+
+    default: FilesystemDefault | None = field(default=None, metadata=_m("default"))
+    read_only: tuple[str, ...] = field(default=(), metadata=_m("readOnly"))
+    read_write: tuple[str, ...] = field(default=(), metadata=_m("readWrite"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkSandbox:
+    """TCP ``host:port`` addresses the process may connect to; ``None``: any."""
+
+    connect: tuple[str, ...] | None = field(default=None, metadata=_m("connect"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sandbox:
+    """Defence in depth for a process the controller starts (seccomp and Landlock);
+    ``required``: refuse to start it where the kernel cannot apply all of it."""
+
+    seccomp: SeccompMode = field(default=SeccompMode.DEFAULT, metadata=_m("seccomp"))
+    filesystem: FilesystemSandbox = field(
+        default_factory=FilesystemSandbox, metadata=_m("filesystem")
+    )
+    network: NetworkSandbox = field(default_factory=NetworkSandbox, metadata=_m("network"))
+    required: bool = field(default=False, metadata=_m("required"))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListenerSettings:
     """The Linux listener process: its identity, how many processes share the ports, how many
@@ -122,6 +166,7 @@ class ListenerSettings:
     processes: int | Literal["auto"] = field(default=1, metadata=_m("processes"))
     open_files: int | None = field(default=None, metadata=_m("openFiles"))
     access_log: str = field(default="on", metadata=_m("accessLog"))
+    sandbox: Sandbox = field(default_factory=Sandbox, metadata=_m("sandbox"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -295,6 +340,7 @@ class WorkerPool:
             "groups",
             "allow_root",
             "limits",
+            "sandbox",
         }
     )
     REPLACE_STYLE: ClassVar[ReplaceStyle] = ReplaceStyle.CREATE_FIRST
@@ -317,6 +363,7 @@ class WorkerPool:
     rapid_fail: RapidFail = field(default_factory=RapidFail, metadata=_m("rapidFailProtection"))
     recycling: Recycling = field(default_factory=Recycling, metadata=_m("recycling"))
     limits: ResourceLimits = field(default_factory=ResourceLimits, metadata=_m("limits"))
+    sandbox: Sandbox = field(default_factory=Sandbox, metadata=_m("sandbox"))
 
     def refs(self) -> frozenset[Key]:
         """The session and the queue the pool serves."""

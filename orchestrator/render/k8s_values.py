@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orchestrator.errors import Diagnostic, Location
-from orchestrator.model.desired import KubernetesPool, WorkerPool
+from orchestrator.model.desired import KubernetesPool, Sandbox, SeccompMode, WorkerPool
 from orchestrator.model.units import format_duration, format_size
 
 #: Every container serves HTTP here (the runner's ``--listen``); Services send their port 80 to it.
@@ -50,6 +50,8 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 WINDOWS_PATH = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
 
 
+_GATEWAY_SANDBOX = "the Gateway implementation's pods are its own (and so is their sandbox)"
+
 #: Why a field has no equivalent, by (section, manifest path). The summary of each warning is
 #: "no Kubernetes equivalent, not rendered: WHY" (docs/kubernetes.md quotes these).
 NO_EQUIVALENT: dict[tuple[str, str], str] = {
@@ -77,6 +79,30 @@ NO_EQUIVALENT: dict[tuple[str, str], str] = {
     ),
     ("session", "listener.openFiles"): "the Gateway implementation's pods are its own",
     ("session", "listener.accessLog"): "the Gateway implementation writes its own access log",
+    (
+        "session",
+        "listener.sandbox.seccomp",
+    ): _GATEWAY_SANDBOX,
+    (
+        "session",
+        "listener.sandbox.filesystem.default",
+    ): _GATEWAY_SANDBOX,
+    (
+        "session",
+        "listener.sandbox.filesystem.readOnly",
+    ): _GATEWAY_SANDBOX,
+    (
+        "session",
+        "listener.sandbox.filesystem.readWrite",
+    ): _GATEWAY_SANDBOX,
+    (
+        "session",
+        "listener.sandbox.network.connect",
+    ): _GATEWAY_SANDBOX,
+    (
+        "session",
+        "listener.sandbox.required",
+    ): _GATEWAY_SANDBOX,
     ("session", "metrics.address"): (
         "the controller's metrics do not exist in a cluster; the Gateway implementation has its own"
     ),
@@ -97,6 +123,24 @@ NO_EQUIVALENT: dict[tuple[str, str], str] = {
     ("workers", "user"): "each pool runs as its own fixed uid (kubernetes.runAsUser)",
     ("workers", "group"): "each pool runs as its own fixed gid (kubernetes.runAsUser)",
     ("workers", "groups"): "pods get no supplementary groups",
+    ("workers", "sandbox.filesystem.default"): (
+        "a pod's file system is its image, mounted read-only (readOnlyRootFilesystem); "
+        "Landlock rules are not rendered"
+    ),
+    ("workers", "sandbox.filesystem.readOnly"): (
+        "a pod's file system is its image, mounted read-only (readOnlyRootFilesystem); "
+        "Landlock rules are not rendered"
+    ),
+    ("workers", "sandbox.filesystem.readWrite"): (
+        "a pod's file system is its image, mounted read-only (readOnlyRootFilesystem); "
+        "Landlock rules are not rendered"
+    ),
+    ("workers", "sandbox.network.connect"): (
+        "limit the pods' egress with a NetworkPolicy of your own; Landlock rules are not rendered"
+    ),
+    ("workers", "sandbox.required"): (
+        "the container runtime applies the pod's seccomp profile or does not start it"
+    ),
     ("workers", "allowRoot"): "pods never run as root (runAsNonRoot: true)",
     ("workers", "restart.initialBackoff"): "the kubelet's restart backoff is fixed",
     ("workers", "restart.maxBackoff"): "the kubelet's restart backoff is fixed",
@@ -180,6 +224,12 @@ def changed_paths(obj: object, default: object, prefix: str = "") -> Iterable[st
             yield from changed_paths(mine, theirs, path)
         elif mine != theirs:
             yield path
+
+
+def seccomp_profile(sandbox: Sandbox) -> str:
+    """The pod's ``seccompProfile.type``: the runtime's default profile is the nearest to ours,
+    and ``seccomp: off`` is ``Unconfined``."""
+    return "Unconfined" if sandbox.seccomp is SeccompMode.OFF else "RuntimeDefault"
 
 
 def runner_args(command: tuple[str, ...]) -> list[str] | None:

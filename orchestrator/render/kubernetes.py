@@ -34,6 +34,7 @@ from orchestrator.model.desired import (
     Recycling,
     RequestQueue,
     RestartPolicy,
+    Sandbox,
     Session,
     SessionLimits,
     State,
@@ -77,6 +78,7 @@ from orchestrator.render.k8s_values import (
     quantity_bytes,
     quantity_cpu,
     runner_args,
+    seccomp_profile,
     show_value,
     whole_seconds,
 )
@@ -404,7 +406,7 @@ class _Renderer:
                                 "runAsNonRoot": True,
                                 "runAsUser": p.uid,
                                 "runAsGroup": p.uid,
-                                "seccompProfile": {"type": "RuntimeDefault"},
+                                "seccompProfile": {"type": seccomp_profile(pool.sandbox)},
                             },
                             "containers": [container],
                             "volumes": [{"name": "tmp", "emptyDir": {}}],
@@ -503,6 +505,9 @@ class _Renderer:
             self.no_equivalent("workers", name, "limits.pids", pool.limits.pids)
         if pool.limits.open_files is not None:
             self.no_equivalent("workers", name, "limits.openFiles", pool.limits.open_files)
+        for path in changed_paths(pool.sandbox, Sandbox(), "sandbox"):
+            if path != "sandbox.seccomp":  # rendered: the pod's seccompProfile
+                self.no_equivalent("workers", name, path, show_value(pool, path))
 
     # -- queues ----------------------------------------------------------------------------------
 

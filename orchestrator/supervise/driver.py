@@ -19,7 +19,7 @@ Must not import: ``os``, ``signal``, ``subprocess``, ``socket``, ``threading``, 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -135,6 +135,10 @@ class Launcher(Protocol):
 
     def who(self, context: object) -> tuple[int | None, str]:
         """The uid (where there is one) and user name a generation's processes run as."""
+        ...
+
+    def confinement(self, process: Process) -> Mapping[str, object] | None:
+        """The process's sandbox as the platform reports it (``None``: it has none)."""
         ...
 
 
@@ -742,6 +746,7 @@ class PoolDriver:
                             "restarts": pool.health.restarts,
                             "health": pool.probe.last or ("ok" if inst.ready else ""),
                             "last_exit": pool.health.last_exit,
+                            "sandbox": self.launcher.confinement(inst.process),
                         }
                     )
         pools: dict[str, dict[str, object]] = {

@@ -18,6 +18,7 @@ from orchestrator.backends.base import Backend
 from orchestrator.clock import SystemClock
 from orchestrator.model import Key, Kind
 from orchestrator.plan import Op, make_plan
+from orchestrator.plan.guarantees import HostGuarantees
 from orchestrator.reconcile.reconciler import Reconciler
 from tests.contract.harness import Harness, fake_harness
 from tests.contract.harness_httpsys import httpsys_harness
@@ -58,6 +59,22 @@ def _converge(h: Harness, r: Reconciler, state: object, **kw: object) -> None:
 def test_the_backend_has_every_method_of_the_protocol(harness: Harness) -> None:
     """Resources and supervision: nothing the controller calls is optional."""
     assert isinstance(harness.backend, Backend)
+
+
+def test_the_backend_says_what_it_can_guarantee_here(harness: Harness) -> None:
+    """``guarantees`` (no silent downgrade): a value the controller judges manifests by. The
+    fake gives everything; httpsys no identities, limits or sandboxes; linux per the host."""
+    host = harness.backend.guarantees()
+    assert isinstance(host, HostGuarantees)
+    assert host.cgroup_limits <= {"memory", "pids", "cpu"}
+    if harness.backend.name == "linux":
+        assert bool(host.no_identities) == (os.geteuid() != 0)
+        assert host.sandboxes
+        assert host.listener
+    if harness.backend.name == "httpsys":
+        assert host.no_identities
+        assert not host.cgroup_limits
+        assert not host.sandboxes
 
 
 def test_a_new_backend_observes_nothing(harness: Harness) -> None:

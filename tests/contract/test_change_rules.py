@@ -24,7 +24,16 @@ import pytest
 from orchestrator.backends.fake import FakeBackend
 from orchestrator.clock import SystemClock
 from orchestrator.model import DesiredState, EnvVar, Key, Kind, Resource
-from orchestrator.model.desired import Health, RequestQueue, ResourceLimits, WorkerPool
+from orchestrator.model.desired import (
+    FilesystemDefault,
+    FilesystemSandbox,
+    Health,
+    RequestQueue,
+    ResourceLimits,
+    Sandbox,
+    SeccompMode,
+    WorkerPool,
+)
 from orchestrator.plan import Op
 from orchestrator.plan.rules import Effect
 from orchestrator.reconcile.reconciler import Reconciler
@@ -120,6 +129,15 @@ MUTATIONS: dict[tuple[Kind, str], Mutation] = {
     (Kind.WORKER, "groups"): _pool(lambda h, p: {"groups": (_user(h, "alt"),)}),
     (Kind.WORKER, "allowRoot"): _pool(lambda h, p: {"allow_root": not p.allow_root}),
     (Kind.WORKER, "limits"): _pool(lambda h, p: {"limits": ResourceLimits(open_files=4096)}),
+    # The loosest sandbox: whatever the harness's pool runs under, it still serves.
+    (Kind.WORKER, "sandbox"): _pool(
+        lambda h, p: {
+            "sandbox": Sandbox(
+                seccomp=SeccompMode.OFF,
+                filesystem=FilesystemSandbox(default=FilesystemDefault.ALLOW),
+            )
+        }
+    ),
     (Kind.QUEUE, "acl"): _queue(_acl),
 }
 

@@ -47,6 +47,7 @@ from orchestrator.httpapi.capabilities import HttpSysCapabilities
 from orchestrator.model.desired import WorkerPool
 from orchestrator.model.ids import Kind
 from orchestrator.model.live import LiveState
+from orchestrator.plan.guarantees import HostGuarantees
 from orchestrator.plan.steps import Op, Step
 from orchestrator.supervise.driver import Generation, Pool, PoolDriver, wait_ready, wait_until
 
@@ -164,6 +165,19 @@ class HttpSysBackend:
             "no resource limits (Job objects are not used)",
         )
         return Capabilities("httpsys", frozenset(features), notes, CHANGE_RULES)
+
+    def guarantees(self) -> HostGuarantees:
+        # http.sys enforces a queue ACL for any account; the processes all run as the controller's.
+        user = self.launcher.user
+        return HostGuarantees(
+            user=user,
+            no_identities=f"the httpsys backend runs every process as {user or 'the controller'}"
+            " (per-pool identities are not implemented)",
+            cgroup_limits=frozenset(),
+            no_cgroups="the httpsys backend sets no resource limits (Job objects are not used)",
+            sandboxes=False,
+            listener=False,
+        )
 
     @property
     def pools(self) -> dict[str, Pool]:

@@ -222,6 +222,9 @@ class PoolLauncher:
     def who(self, context: object) -> tuple[int | None, str]:
         return None, self.user
 
+    def confinement(self, process: Process) -> dict[str, object] | None:
+        return None  # seccomp and Landlock are Linux's; a Job object limits, it does not confine
+
     # -- exits -----------------------------------------------------------------------------------
     def exit_fds(self) -> tuple[list[int], bool]:
         """Descriptors that become readable when a process exits, and whether some processes have

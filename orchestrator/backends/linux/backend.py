@@ -21,6 +21,7 @@ from types import MappingProxyType
 from orchestrator.backends.base import Capabilities, Progress, Restarted
 from orchestrator.backends.linux.broker import Broker, Grant
 from orchestrator.backends.linux.cgroups import CgroupManager, namespace_for
+from orchestrator.backends.linux.guarantees import host_guarantees
 from orchestrator.backends.linux.host import HostFacts, become_subreaper, read_host_facts
 from orchestrator.backends.linux.identity import (
     AUTO_PREFIX,
@@ -43,6 +44,7 @@ from orchestrator.backends.linux.notify import NotifySocket
 from orchestrator.backends.linux.probe import Prober, ProbeResult
 from orchestrator.backends.linux.queues import QueueSockets
 from orchestrator.backends.linux.rules import CHANGE_RULES
+from orchestrator.backends.linux.sandbox import TmpDirs, listener_sandbox
 from orchestrator.backends.linux.spawn import worker_environment
 from orchestrator.backends.output import OutputSink
 from orchestrator.clock import Clock, SystemClock
@@ -60,6 +62,7 @@ from orchestrator.model.desired import Timeouts as SessionTimeouts
 from orchestrator.model.ids import Key, Kind
 from orchestrator.model.live import Fault, LiveState, Repair
 from orchestrator.model.urlprefix import HostKind, UrlPrefixError, parse_prefix
+from orchestrator.plan.guarantees import HostGuarantees
 from orchestrator.plan.steps import Op, Step
 from orchestrator.supervise.driver import Generation, Pool, PoolDriver, wait_ready
 
@@ -83,10 +86,15 @@ class LinuxBackend:
         emit: Emit | None = None,
         host: HostFacts | None = None,
         state_dir: str | None = None,
+        allow_degraded: bool = False,
     ) -> None:
         # ``state_dir`` keeps the record of the users this backend created, which must outlive
         # the run directory (a tmpfs emptied at every stop). The controller passes its state
         # directory; a backend built on its own (the contract tests) keeps it in the run dir.
+        # ``allow_degraded`` (``run --allow-degraded``): run what the host cannot fully give (a
+        # pool's named user as the invoking user, a required sandbox the kernel lacks) instead of
+        # refusing it; the controller has listed and logged each dropped guarantee.
+        self.allow_degraded = allow_degraded
         self.clock = clock or SystemClock()
         self.emit: Emit = emit or _null_emit
         self.host = host or read_host_facts()
@@ -97,6 +105,7 @@ class LinuxBackend:
         self.identities = IdentityManager(
             self.host, os.path.abspath(state_dir or os.path.join(self.run_dir, "state"))
         )
+        self.identities.allow_degraded = allow_degraded
         self.queues = QueueSockets(
             os.path.join(self.run_dir, "queues"), self.host.somaxconn, self.host.uid, self.host.gid
         )
@@ -110,6 +119,7 @@ class LinuxBackend:
             lambda queue: self.queues.bound[queue].fileno(),
             self._environment,
             self.host.root,
+            TmpDirs(os.path.join(self.run_dir, "tmp"), self.host.root),
         )
         self.driver = PoolDriver(
             self.launcher, self.clock, self.emit, on_change=self._pool_state_changed
@@ -167,6 +177,9 @@ class LinuxBackend:
         )
         return Capabilities("linux", frozenset(features), notes, CHANGE_RULES)
 
+    def guarantees(self) -> HostGuarantees:
+        return host_guarantees(self.host, self.cgroups.enabled)
+
     def _identity_for(self, pool: str) -> Identity:
         starting = self._starting.get(pool)
         return starting if starting is not None else self.identities_in_use[pool]
@@ -175,6 +188,7 @@ class LinuxBackend:
         extra = {e.name: e.value for e in spec.env}
         extra["NOTIFY_SOCKET"] = self.notify.path
         extra.setdefault("ORCHESTRATOR_QUEUE", spec.queue.name)
+        extra.setdefault("TMPDIR", self.launcher.tmp_dirs.path(spec.key.name))
         return worker_environment(identity, extra)
 
     # -- observe -----------------------------------------------------------------------------
@@ -278,7 +292,10 @@ class LinuxBackend:
         self.session = new
         self.listener.set_access_log(new.listener.access_log)
         self.listener.start(
-            identity, listener_processes(new.listener.processes), new.listener.open_files
+            identity,
+            listener_processes(new.listener.processes),
+            new.listener.open_files,
+            listener_sandbox(new.listener.sandbox, self.launcher.allow_degraded),
         )
         self._push(report)
 
@@ -422,6 +439,7 @@ class LinuxBackend:
         self.driver.remove_pool(name, "removed from the manifest")
         limit = spec.shutdown_time_limit_s + 5.0 if spec else 10.0
         self._wait(lambda: self.driver.stopped(name), limit, report, f"worker/{name} stopping")
+        self.launcher.tmp_dirs.remove(name)
         identity = self.identities_in_use.pop(name, None)
         if identity is not None and identity.user == AUTO_PREFIX + name:
             in_use = {i.user for i in self.identities_in_use.values()}
@@ -719,6 +737,7 @@ class LinuxBackend:
             "restarts": self.listener.restarts,
             # The hot path the processes run (compiled or python), as they report it.
             "core": next((str(p["core"]) for p in stats if p.get("core")), None),
+            "sandbox": self.listener.confinement(),
             "stats": stats,
         }
         queues = []
@@ -773,6 +792,7 @@ class LinuxBackend:
         for inst in instances:
             self.launcher.reap_now(inst.process)
         self.driver.forget()
+        self.launcher.tmp_dirs.remove_all()
         self.listener.close()
         self.queues.close_all()
         self.broker.stop()

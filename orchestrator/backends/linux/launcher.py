@@ -24,9 +24,19 @@ from dataclasses import dataclass
 
 from orchestrator.backends.linux.cgroups import Cgroup, CgroupManager
 from orchestrator.backends.linux.identity import Identity
-from orchestrator.backends.linux.spawn import ProcessSpec, spawn_captured
+from orchestrator.backends.linux.sandbox import (
+    ShimReport,
+    TmpDirs,
+    kernel_support,
+    observed,
+    runtime_paths,
+    shim_sandbox,
+    spawn_reporting,
+)
+from orchestrator.backends.linux.spawn import ProcessSpec
 from orchestrator.backends.output import OutputSink
 from orchestrator.model.desired import WorkerPool
+from orchestrator.sandbox.policy import effective
 from orchestrator.supervise.driver import ExitStatus, Inspection, Process
 
 
@@ -37,6 +47,8 @@ class _GenerationContext:
     identity: Identity
     cgroup: Cgroup | None
     oom_kills: int = 0  # OOM kills already accounted for
+    #: The exec shim's ``sandbox`` entry (``sandbox.shim_sandbox``): the same for each process.
+    sandbox: dict[str, object] | None = None
 
 
 @dataclass(slots=True)
@@ -48,6 +60,8 @@ class LinuxProcess:
     pidfd: int
     cgroup: Cgroup | None
     context: _GenerationContext
+    #: What the exec shim applied (read once it is there, by ``inspect``).
+    report: ShimReport
 
 
 class LinuxLauncher:
@@ -68,8 +82,12 @@ class LinuxLauncher:
         queue_fd: Callable[[str], int],
         environment: Callable[[WorkerPool, Identity], dict[str, str]],
         drop: bool,
+        tmp_dirs: TmpDirs,
     ) -> None:
         self.cgroups = cgroups
+        self.tmp_dirs = tmp_dirs
+        #: ``--allow-degraded``: a required sandbox the kernel cannot apply does not stop a start.
+        self.allow_degraded = False
         self.identity_for = identity_for
         self.queue_fd = queue_fd
         self.environment = environment
@@ -87,7 +105,24 @@ class LinuxLauncher:
             pids=spec.limits.pids,
             cpu=spec.limits.cpu,
         )
-        return _GenerationContext(self.identity_for(pool), cgroup)
+        identity = self.identity_for(pool)
+        self.tmp_dirs.ensure(pool, identity.uid, identity.gid)
+        return _GenerationContext(identity, cgroup, sandbox=self._sandbox(pool, spec, identity))
+
+    def _sandbox(self, pool: str, spec: WorkerPool, identity: Identity) -> dict[str, object]:
+        """The shim's sandbox entry for a generation (its runtime paths found once)."""
+        env = self.environment(spec, identity)
+        wanted = effective(
+            spec.sandbox,
+            user_auto=spec.user == "auto",
+            cwd=spec.cwd,
+            tmp_dir=self.tmp_dirs.path(pool),
+            runtime=runtime_paths(spec.command, env, spec.cwd),
+        )
+        out = shim_sandbox(wanted, kernel_support())
+        if self.allow_degraded:
+            out["required"] = False
+        return out
 
     def close_generation(self, context: object) -> None:
         assert isinstance(context, _GenerationContext)
@@ -113,14 +148,15 @@ class LinuxLauncher:
             listen_names=(spec.queue.name,),
             cgroup=leaf,
             rlimits=rlimits,
+            sandbox=context.sandbox,
         )
         try:
-            popen = spawn_captured(process, self.output, pool)
+            popen, report = spawn_reporting(process, self.output, pool)
         except OSError:
             if leaf is not None:
                 self.cgroups.remove(leaf, timeout_s=0.5)
             raise
-        started = LinuxProcess(popen.pid, popen, os.pidfd_open(popen.pid), leaf, context)
+        started = LinuxProcess(popen.pid, popen, os.pidfd_open(popen.pid), leaf, context, report)
         self.by_pid[popen.pid] = started
         return started
 
@@ -139,6 +175,8 @@ class LinuxLauncher:
             os.kill(process.pid, signal.SIGKILL)
 
     def inspect(self, process: Process) -> Inspection | None:
+        assert isinstance(process, LinuxProcess)
+        process.report.read()
         try:
             with open(f"/proc/{process.pid}/stat", encoding="ascii", errors="replace") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
@@ -147,6 +185,10 @@ class LinuxLauncher:
         return Inspection(
             stopped=fields[0] == "T", rss_bytes=int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
         )
+
+    def confinement(self, process: Process) -> dict[str, object] | None:
+        assert isinstance(process, LinuxProcess)
+        return observed(process.pid, process.report.read())
 
     def who(self, context: object) -> tuple[int | None, str]:
         assert isinstance(context, _GenerationContext)
@@ -164,6 +206,7 @@ class LinuxLauncher:
         if process is None:
             return None
         os.close(process.pidfd)
+        process.report.close()
         process.popen.returncode = os.waitstatus_to_exitcode(status)
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
@@ -187,6 +230,7 @@ class LinuxLauncher:
         assert isinstance(process, LinuxProcess)
         if self.by_pid.pop(process.pid, None) is None:
             return
+        process.report.close()
         with contextlib.suppress(ChildProcessError):
             _, status = os.waitpid(process.pid, 0)
             process.popen.returncode = os.waitstatus_to_exitcode(status)

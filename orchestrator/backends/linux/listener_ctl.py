@@ -38,7 +38,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from orchestrator.backends.linux.addresses import AddressRegistry, AddressTaken, Owner
@@ -50,7 +50,8 @@ from orchestrator.backends.linux.listener.message import (
     ListenerConfig,
     SocketConfig,
 )
-from orchestrator.backends.linux.spawn import ProcessSpec, spawn_captured, worker_environment
+from orchestrator.backends.linux.sandbox import ShimReport, observed, spawn_reporting
+from orchestrator.backends.linux.spawn import ProcessSpec, worker_environment
 from orchestrator.backends.output import OutputSink
 from orchestrator.clock import Clock
 from orchestrator.model.urlprefix import HostKind, UrlPrefixError, parse_prefix
@@ -74,6 +75,8 @@ class ListenerProcess:
     acked: int = 0
     stats: dict[str, object] = field(default_factory=dict)
     term_at: float | None = None
+    #: What the exec shim applied (its sandbox), read once it is there.
+    report: ShimReport = field(default_factory=lambda: ShimReport(None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,8 @@ class ListenerManager:
         self.ports: dict[Endpoint, int] = {}  # the port each endpoint is bound to (port 0: chosen)
         self.wanted_endpoints: set[Endpoint] = set()
         self.config = ListenerConfig()
+        #: The exec shim's sandbox entry for listener processes (``start`` sets it).
+        self.sandbox: Mapping[str, object] | None = None
         self.version = 0
         self.last_exit = ""
         self.restarts = 0
@@ -405,13 +410,23 @@ class ListenerManager:
         return [dict(p.stats, pid=p.pid) for p in self.processes.values()]
 
     # -- processes ---------------------------------------------------------------------------
-    def start(self, identity: Identity, processes: int, open_files: int | None = None) -> None:
+    def start(
+        self,
+        identity: Identity,
+        processes: int,
+        open_files: int | None = None,
+        sandbox: Mapping[str, object] | None = None,
+    ) -> None:
         """Run ``processes`` listener processes as ``identity``, each with ``open_files``
-        descriptors at most (restarting them when either changes)."""
+        descriptors at most, in ``sandbox`` (the exec shim's entry), restarting them when one of
+        these changes."""
         nofile = self._nofile(open_files)
-        changed = self.identity is not None and (identity != self.identity or nofile != self.nofile)
+        changed = self.identity is not None and (
+            identity != self.identity or nofile != self.nofile or sandbox != self.sandbox
+        )
         self.identity = identity
         self.nofile = nofile
+        self.sandbox = sandbox
         resized = processes != self.processes_wanted
         self.processes_wanted = processes
         if resized and self.wanted_endpoints:
@@ -451,9 +466,10 @@ class ListenerManager:
             fds=(child.fileno(),),
             cgroup=cgroup,
             rlimits={"CORE": (0, 0), "NOFILE": self.nofile},
+            sandbox=self.sandbox,
         )
         try:
-            popen = spawn_captured(spec, self.output, None)
+            popen, report = spawn_reporting(spec, self.output, None)
         finally:
             child.close()
         parent.setblocking(False)
@@ -465,6 +481,7 @@ class ListenerManager:
             Channel(parent),
             self.clock.monotonic(),
             cgroup,
+            report=report,
         )
         self.processes[popen.pid] = proc
         self.emit("listener_start", pid=popen.pid, slot=slot, user=self.identity.user)
@@ -555,6 +572,7 @@ class ListenerManager:
         proc.popen.returncode = os.waitstatus_to_exitcode(status)  # reaped by us, not by Popen
         self.processes.pop(proc.pid, None)
         os.close(proc.pidfd)
+        proc.report.close()
         proc.channel.close()
         if proc.cgroup is not None:
             self.cgroups.kill(proc.cgroup)
@@ -596,6 +614,7 @@ class ListenerManager:
             if proc.popen.returncode is None:
                 proc.popen.returncode = -9
             os.close(proc.pidfd)
+            proc.report.close()
             proc.channel.close()
             if proc.cgroup is not None:
                 self.cgroups.remove(proc.cgroup, timeout_s=0.5)
@@ -607,3 +626,12 @@ class ListenerManager:
         self.ports.clear()
         self.registry.release_all()
         self._close_access_file()
+
+    def confinement(self) -> dict[str, object] | None:
+        """The sandbox of one listener process (the lowest pid, status's ``pid``) as it is
+        (seccomp read back from ``/proc``, Landlock as the shim reported it); ``None`` without a
+        process."""
+        if not self.processes:
+            return None
+        proc = self.processes[min(self.processes)]
+        return observed(proc.pid, proc.report.read())

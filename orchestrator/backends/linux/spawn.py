@@ -44,6 +44,10 @@ class ProcessSpec:
     #: controller's own stderr.
     stdout: int | None = None
     stderr: int | None = None
+    #: The shim's ``sandbox`` entry (``sandbox.shim_sandbox``); ``None``: no sandbox.
+    sandbox: Mapping[str, object] | None = None
+    #: The write end of the pipe the shim reports what it applied on (``sandbox.spawn_reporting``).
+    report_fd: int | None = None
 
 
 #: Asked for each output pipe: room for a burst while the controller's reader is busy. The
@@ -99,11 +103,14 @@ def spawn(spec: ProcessSpec) -> subprocess.Popen[bytes]:
         "rlimits": {k: list(v) for k, v in spec.rlimits.items()},
         "umask": spec.umask,
         "parent_pid": os.getpid(),
+        "sandbox": dict(spec.sandbox) if spec.sandbox is not None else None,
+        "report_fd": spec.report_fd,
     }
+    extra = () if spec.report_fd is None else (spec.report_fd,)
     return subprocess.Popen(
         [sys.executable, "-I", "-S", SHIM],
         env={"ORCH_SHIM": json.dumps(shim_spec)},
-        pass_fds=tuple(spec.fds),
+        pass_fds=(*spec.fds, *extra),
         stdin=subprocess.DEVNULL,
         stdout=sys.stderr.fileno() if spec.stdout is None else spec.stdout,
         stderr=sys.stderr.fileno() if spec.stderr is None else spec.stderr,

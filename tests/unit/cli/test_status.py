@@ -83,6 +83,7 @@ def test_a_controller_before_its_first_pass(tracker: ManifestTracker) -> None:
         "reconcile": {"passes": 7, "converged": False, "failed": []},
         "metrics": {"address": None},
         "dashboard": None,
+        "degraded": [],
         "queues": [],
         "urlGroups": [],
     } == _document(tracker)
@@ -210,7 +211,9 @@ def test_the_document_of_a_fake_controller_renders(tracker: ManifestTracker) -> 
     assert "URL GROUP  QUEUE  STATE    URLS" in text
     assert "api   None  auto  ready    0s      0         ok      -" in text
     (stopped,) = [line for line in text.splitlines() if "STOPPED" in line]
-    assert stopped.startswith("web   -     -     STOPPED  -       1         -       since ")
+    assert stopped.startswith(
+        "web   -     -     STOPPED  -       1         -       -        since "
+    )
     assert stopped.endswith(": exited with code 3 (cannot boot)")
 
 
@@ -327,3 +330,26 @@ def test_a_url_group_whose_step_failed_is_failing_with_the_reason(
 def test_failing_names_everything_that_fails(state: dict[str, object], expected: list[str]) -> None:
     """What makes ``status`` exit 3, one line each; nothing for a healthy controller."""
     assert expected == failing(state)
+
+
+def test_each_worker_row_says_what_confines_it() -> None:
+    """The SANDBOX column: seccomp and the Landlock ABI where applied, ``none`` when the backend
+    reports neither, ``-`` when it does not say."""
+
+    def worker(pool: str, sandbox: object) -> dict[str, object]:
+        return {"pool": pool, "pid": 1, "user": "u", "state": "READY", "sandbox": sandbox}
+
+    workers = [
+        worker("both", {"seccomp": "filter", "landlock": {"applied": True, "abi": 7}}),
+        worker("seccomp", {"seccomp": "filter", "landlock": {"applied": False, "why": "off"}}),
+        worker("nothing", {"seccomp": "off", "landlock": None}),
+        worker("unknown", None),
+    ]
+    text = render_status({"pid": 1, "manifest": {}, "reconcile": {}, "workers": workers})
+    rows = {line.split()[0]: line.split() for line in text.splitlines() if line}
+    assert "SANDBOX" in rows["POOL"]
+    column = rows["POOL"].index("SANDBOX")  # every cell before it is one word
+    assert "seccomp+landlock7" == rows["both"][column]
+    assert "seccomp" == rows["seccomp"][column]
+    assert "none" == rows["nothing"][column]
+    assert "-" == rows["unknown"][column]

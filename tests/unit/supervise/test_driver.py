@@ -80,6 +80,9 @@ class FakeLauncher:
     def who(self, context: object) -> tuple[int | None, str]:
         return 1001, "orch-app"
 
+    def confinement(self, process: Process) -> dict[str, object] | None:
+        return {"seccomp": "filter", "pid": process.pid}
+
 
 class Rig:
     """A driver, its fake launcher and clock, and what it emitted and reported."""
