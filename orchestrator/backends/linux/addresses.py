@@ -171,10 +171,12 @@ class AddressRegistry:
             return
         with self._locked():
             for other, path in self._entries():
-                if other in self.held or not overlaps(key, other):
+                if other in self.held:
                     continue
+                # Every entry is checked, not only the overlapping ones: the stale files of
+                # controllers killed without releasing go now, so the directory does not grow.
                 owner = self._live_owner(path)
-                if owner is not None:
+                if owner is not None and overlaps(key, other):
                     raise AddressTaken(format_address(*key), format_address(*other), owner)
             self.held[key] = self._take(key)
 

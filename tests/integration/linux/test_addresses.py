@@ -156,6 +156,27 @@ def test_a_sigkilled_owners_address_is_free_again(directory: str) -> None:
         proc.communicate()
 
 
+def test_taking_any_address_sweeps_the_stale_files_of_others(directory: str) -> None:
+    """A stale file on another port (its holder was killed) goes at the next taking, whatever the
+    address taken: the directory does not grow with every controller killed."""
+    proc = _holder(directory, "killed")
+    try:
+        assert proc.stdout is not None
+        assert "held" == proc.stdout.readline().strip()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        proc.kill()
+        proc.communicate()
+    stale = os.path.join(directory, "127.0.0.1:8080")
+    assert os.path.exists(stale)
+    other = _registry(directory, "next")
+    other.acquire("127.0.0.1", 9090)
+    assert not os.path.exists(stale)
+    assert ["127.0.0.1:9090"] == sorted(n for n in os.listdir(directory) if not n.startswith("."))
+    other.release_all()
+
+
 def test_concurrent_takers_of_one_address_get_one_owner(directory: str) -> None:
     """Eight processes take the same address at the same instant: exactly one holds it."""
     start = f"{time.time() + 1.5:.3f}"
