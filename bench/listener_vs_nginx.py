@@ -60,6 +60,7 @@ TARGET_RPS = 0.90
 TARGET_P99 = 1.5
 TARGET_CPU = 1.1
 TARGET_TWIN_RPS = 0.70  # the pure-Python twin, fast responder, 64 connections
+TARGET_SANDBOX_LOSS = 0.03  # --unsandboxed: what the listener's sandbox may cost in req/s
 
 
 def free_port() -> int:
@@ -248,9 +249,11 @@ def controller(
     processes: int = 1,
     name: str = "app",
     env_extra: dict[str, str] | None = None,
+    sandbox: str = "{}",
 ) -> Iterator[list[int]]:
     """The orchestrator controller with one queue and pool on /app/; yields the listener's pids.
-    ``name`` keeps two controllers running side by side apart (sessions, pools, their users)."""
+    ``name`` keeps two controllers running side by side apart (sessions, pools, their users);
+    ``sandbox`` is the listener's (the default: seccomp and Landlock on, as a user gets it)."""
     site = os.path.join(root, f"site-{name}")
     os.makedirs(site, exist_ok=True)
     argv = ", ".join(f'"{c}"' for c in command)
@@ -259,7 +262,7 @@ def controller(
 session:
   name: bench{name}
   timeouts: {{headerWait: 30s, idleConnection: 5m}}
-  listener: {{processes: {processes}}}
+  listener: {{processes: {processes}, sandbox: {sandbox}}}
 queues:
   {name}: {{maxLength: 4096}}
 urlGroups:
@@ -435,8 +438,18 @@ class Front:
         )
 
 
+#: The listener with no sandbox at all: the reference for what the default sandbox costs.
+UNSANDBOXED = "{seccomp: off, filesystem: {default: allow}}"
+
+
 def measure(
-    kind: str, connections: list[int], duration: int, rounds: int, processes: int, proxy: str | None
+    kind: str,
+    connections: list[int],
+    duration: int,
+    rounds: int,
+    processes: int,
+    proxy: str | None,
+    unsandboxed: bool = False,
 ) -> list[Front]:
     """Start every front for ``kind`` at once, then measure them in turn, round after round."""
     spec = WORKERS[kind]
@@ -451,6 +464,13 @@ def measure(
             controller(root, spec["inherit"], port, processes, "apppy", env_extra=twin)
         )
         fronts.append(Front("listener-py", port, pids, os.path.join(root, "controller-apppy.log")))
+        if unsandboxed:
+            port = free_port()
+            pids = stack.enter_context(
+                controller(root, spec["inherit"], port, processes, "appopen", sandbox=UNSANDBOXED)
+            )
+            log = os.path.join(root, "controller-appopen.log")
+            fronts.append(Front("listener-nosb", port, pids, log))
         uds = os.path.join(root, "nginx-worker.sock")
         stack.enter_context(worker(root, [c.replace("{uds}", uds) for c in spec["uds"]]))
         wait_path(uds)
@@ -550,6 +570,32 @@ def report(rows: list[tuple[str, list[Front]]], connections: list[int]) -> list[
         for front in fronts:
             if front.answers:
                 print(f"{kind} {front.name}, from its log (every concurrency): {front.answers}")
+    return missed
+
+
+def sandbox_cost(rows: list[tuple[str, list[Front]]], connections: list[int]) -> list[str]:
+    """Print what the listener's default sandbox costs against the same listener without one
+    (same worker, same run); return the rows over TARGET_SANDBOX_LOSS."""
+    missed = []
+    print("\nthe listener's sandbox (seccomp + Landlock) against none, same run:")
+    for kind, fronts in rows:
+        by_name = {f.name: f for f in fronts}
+        for c in connections:
+            on, off = by_name["listener"].median(c), by_name["listener-nosb"].median(c)
+            loss = 1 - on.rps / off.rps
+            cpu = (
+                f"{on.cpu_us_per_req / off.cpu_us_per_req:.3f}x"
+                if on.cpu_us_per_req and off.cpu_us_per_req
+                else "-"
+            )
+            print(
+                f"  {kind:<9}{c:>5}: {on.rps:>7.0f} vs {off.rps:>7.0f} req/s, loss {loss:+.1%}, "
+                f"cpu per request {cpu}"
+            )
+            if loss > TARGET_SANDBOX_LOSS:
+                missed.append(
+                    f"{kind} {c}: the sandbox loses {loss:.1%} > {TARGET_SANDBOX_LOSS:.0%}"
+                )
     return missed
 
 
@@ -675,6 +721,11 @@ def main() -> int:
     parser.add_argument("--idle", action="store_true", help="also the 10,000 idle connections test")
     parser.add_argument("--idle-count", type=int, default=10000)
     parser.add_argument("--profile", action="store_true", help="also the listener's profile")
+    parser.add_argument(
+        "--unsandboxed",
+        action="store_true",
+        help="also a listener without its sandbox (seccomp off, filesystem allow): the sandbox's cost",
+    )
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
@@ -688,12 +739,18 @@ def main() -> int:
         print(f"(no yardstick proxy at {args.pyproxy}: its rows are left out)")
     rows = []
     for kind in args.workers.split(","):
-        rows.append((kind, measure(kind, conns, args.duration, args.rounds, args.processes, proxy)))
+        fronts = measure(
+            kind, conns, args.duration, args.rounds, args.processes, proxy, args.unsandboxed
+        )
+        rows.append((kind, fronts))
     missed = report(rows, conns)
+    if args.unsandboxed:
+        missed += sandbox_cost(rows, conns)
     print(
         f"\ntargets (listener vs nginx, same worker, same run, medians of {args.rounds}): "
         f"throughput >= {TARGET_RPS}x, p99 <= {TARGET_P99}x, CPU per request <= {TARGET_CPU}x; "
         f"pure-Python twin >= {TARGET_TWIN_RPS}x (fast, 64)"
+        + (f"; the sandbox loses <= {TARGET_SANDBOX_LOSS:.0%}" if args.unsandboxed else "")
     )
     print("all met" if not missed else "MISSED:\n  " + "\n  ".join(missed))
     if args.idle:
