@@ -839,12 +839,17 @@ class HttpSysResources:
         return None
 
     # -- teardown ----------------------------------------------------------------------------------
-    def close(self) -> None:
-        """Release everything in ASP.NET's order: remove the URLs and unbind every group, then close
-        the queues, the URL groups and the sessions, and ``HttpTerminate``. Errors are swallowed."""
+    def release_urls(self) -> None:
+        """Remove every URL and unbind every group: http.sys routes nothing more to the queues
+        (errors swallowed; ``close`` does it again for what is left)."""
         for group in self.groups.values():
             for handle in group.handles:
                 self._release(handle)
+
+    def close(self) -> None:
+        """Release everything in ASP.NET's order: remove the URLs and unbind every group, then close
+        the queues, the URL groups and the sessions, and ``HttpTerminate``. Errors are swallowed."""
+        self.release_urls()
         for record in self.queues.values():
             with contextlib.suppress(HttpApiError):
                 record.handle.close()

@@ -4,6 +4,7 @@ drift, DACLs, updates and deletes of each kind, supervision and rapid-fail, and 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -449,12 +450,23 @@ def test_deleting_everything_follows_the_teardown_order() -> None:
 
 
 def test_close_releases_everything_in_aspnet_order_and_terminates() -> None:
-    """Processes killed; URLs removed and groups unbound; queue, groups, session closed; terminate."""
+    """URLs removed and groups unbound (nothing more is routed); processes killed; queue, groups,
+    session closed; terminate."""
     kit = Kit()
     kit.converge(site())
     mark = kit.mark()
+    before_kill: list[str] = []
+    kill_all = kit.backend.launcher.kill_all
+
+    def recording_kill_all(*args: Any, **kwargs: Any) -> Any:
+        before_kill.extend(kit.calls_since(mark))
+        return kill_all(*args, **kwargs)
+
+    kit.backend.launcher.kill_all = recording_kill_all  # type: ignore[method-assign]
     kit.backend.close()
     names = kit.calls_since(mark)
+    assert "HttpRemoveUrlFromUrlGroup" in before_kill
+    assert "HttpCloseRequestQueue" not in before_kill
     assert names.index("HttpRemoveUrlFromUrlGroup") < names.index("HttpCloseRequestQueue")
     assert names.index("HttpCloseRequestQueue") < names.index("HttpCloseUrlGroup")
     assert names.index("HttpCloseUrlGroup") < names.index("HttpCloseServerSession")
