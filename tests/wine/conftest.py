@@ -67,8 +67,16 @@ def wine_env() -> Iterator[WineEnv]:
         pytest.fail(f"scripts/wine-setup.sh failed:\n{result.stdout}\n{result.stderr}")
     paths = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
     env["WINEPREFIX"] = paths["WINEPREFIX"]
-    # Start the wineserver (kept until the end) and the prefix's services from here, with null
-    # stdio: started by the first scenario instead, they would hold its stdout pipe open after it.
+    _start_wineserver(env)
+    print(f"wine setup took {time.monotonic() - started:.1f}s")
+    yield WineEnv(Path(paths["ORCH_WINE_PYTHON"]), Path(paths["WINEPREFIX"]), env)
+    subprocess.run(["wineserver", "-k"], env=env, check=False, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def _start_wineserver(env: dict[str, str]) -> None:
+    """Start the wineserver (kept until the end) and the prefix's services (http.sys among them)
+    from here, with null stdio: started by the first scenario instead, they would hold its stdout
+    pipe open after it."""
     for argv in (["wineserver", "-p"], ["wine", "cmd", "/c", "exit", "0"]):
         subprocess.run(
             argv,
@@ -79,9 +87,6 @@ def wine_env() -> Iterator[WineEnv]:
             check=False,
             timeout=60,
         )
-    print(f"wine setup took {time.monotonic() - started:.1f}s")
-    yield WineEnv(Path(paths["ORCH_WINE_PYTHON"]), Path(paths["WINEPREFIX"]), env)
-    subprocess.run(["wineserver", "-k"], env=env, check=False, timeout=60, stdin=subprocess.DEVNULL)
 
 
 @dataclass
@@ -167,13 +172,13 @@ class WindowsProcess:
                 raise AssertionError(f"Windows side failed:\n{event.get('traceback')}")
             return event
 
-    def expect(self, name: str, timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, object]:
-        """Read events until one named ``name`` arrives."""
+    def expect(self, *names: str, timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, object]:
+        """Read events until one named as one of ``names`` arrives."""
         while True:
             event = self.next_event(timeout)
             if event is None:
-                raise AssertionError(f"output ended before {name!r}: {self.transcript()}")
-            if event["event"] == name:
+                raise AssertionError(f"output ended before {names!r}: {self.transcript()}")
+            if event["event"] in names:
                 return event
 
     def send(self, command: str) -> None:
@@ -244,8 +249,20 @@ def windows_python(wine_env: WineEnv) -> Iterator[Callable[..., WindowsProcess]]
         return process
 
     yield start
+    # A scenario still running, or one that gave up on a stuck http.sys call (exit code 3), may
+    # have left Wine's http.sys driver unable to answer: the next test gets a fresh wineserver.
+    wedged = any(p.proc.poll() in (None, 3) for p in started)
     for process in started:
         process.close()
+    if wedged:
+        subprocess.run(
+            ["wineserver", "-k"],
+            env=wine_env.env,
+            check=False,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        _start_wineserver(wine_env.env)
 
 
 def _free_port() -> int:

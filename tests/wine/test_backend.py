@@ -24,16 +24,24 @@ pytestmark = [pytest.mark.wine, pytest.mark.timeout(120)]
 ERROR_OPERATION_ABORTED = 995
 
 
-def _until(http_request: Callable[..., Any], port: int, path: str, *, within: float = 60.0) -> Any:
+def _until(
+    http_request: Callable[..., Any],
+    port: int,
+    path: str,
+    *,
+    within: float = 60.0,
+    host: str | None = None,
+) -> Any:
     """The first reply that is not a timeout (workers may still be importing their app) or a
     refused connection (Wine's http.sys reopens its listening socket after a URL is removed; on a
     busy host a request can fall in between), within ``within`` seconds. A deadline, not a count
     of tries: refused connections come back at once, and thirty of them took 3 s, less than Wine
-    took to reopen the socket on a loaded host."""
+    took to reopen the socket on a loaded host. A request no prefix matches never gets an answer,
+    so a wrong route still fails, at the deadline."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
-            reply = http_request(port, path, timeout=2)
+            reply = http_request(port, path, host=host, timeout=5)
         except ConnectionRefusedError:
             time.sleep(0.1)
             continue
@@ -115,8 +123,11 @@ def test_runner_serves_the_quickstart_app_and_streams_bodies_from_http_sys(
 
     boom = http_request(port, "/echo/boom", timeout=10)
     assert 500 == boom.status
-    again = http_request(port, "/echo/after", timeout=10)
-    assert 200 == again.status  # the same worker process goes on serving
+    # The same worker process goes on serving (restarts stay 0 below). On a loaded host Wine's
+    # http.sys now and then leaves a request unrouted (a client timeout, its "no route"): the
+    # next connection gets it.
+    again = _until(http_request, port, "/echo/after")
+    assert 200 == again.status
 
     for _ in range(20):  # the health probe of hello goes through http.sys, once a second
         proc.send("status")
@@ -128,7 +139,16 @@ def test_runner_serves_the_quickstart_app_and_streams_bodies_from_http_sys(
     assert "HTTP 200" == status["pools"]["hello"]["probe"]["last"]
     assert all(not p["halted"] and p["restarts"] == 0 for p in status["pools"].values())
     proc.send("stop")
-    proc.expect("done", timeout=60)
+    end = proc.expect("done", "teardown_hung", timeout=60)
+    if end["event"] == "teardown_hung":
+        # Wine 8's http.sys driver, on a loaded host, now and then stops answering IOCTLs (seen in
+        # HttpRemoveUrlFromUrlGroup; every later call of any process hangs too, so it is the
+        # driver's state, not the scenario's). Only a hang inside an http.sys call is excused.
+        stack = [str(line) for line in end["stack"]]
+        assert stack, end
+        assert "httpapi" in stack[-1], stack
+        assert "binding.py" in stack[-1], stack
+        pytest.xfail(f"Wine's http.sys driver stopped answering during teardown: {stack[-1]}")
     assert 0 == proc.finish()
     ready = [e for e in proc.events if e["event"] == "runner-ready"]
     assert {"hello:app", "echo:app"} == {e["app"] for e in ready}
@@ -154,7 +174,9 @@ def test_longest_prefix_routing_across_queues_the_backend_made(
     )
 
     def route(path: str, host: str | None = None, on: int = port) -> tuple[object, object]:
-        reply = http_request(on, path, host=host)
+        # Retried on a timeout: a starved Wine (a loaded host) can take over 5 s to hand a
+        # request to a receiver.
+        reply = _until(http_request, on, path, host=host, within=30.0)
         assert 200 == reply.status, f"{path}: {reply}"
         body = reply.json()
         assert body["queue"] == reply.headers["X-Queue"]

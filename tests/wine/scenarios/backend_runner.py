@@ -3,14 +3,17 @@
 Queue "hello" serves ``http://+:PORT/hello/`` with examples/quickstart/apps/hello.py (health probe on
 ``/hello/healthz`` through http.sys); queue "echo" serves ``http://+:PORT/echo/`` with
 tests/wine/scenarios/apps/echo.py. Commands on stdin: ``status`` emits the backend's status;
-``stop`` closes the backend.
+``stop`` closes the backend: ``done`` once it is closed, or ``teardown_hung`` with the closing
+thread's stack when it has not returned within 30 s (then the process exits at once, code 3).
 argv: PORT
 """
 
 from __future__ import annotations
 
-import faulthandler
+import os
 import sys
+import threading
+import traceback
 
 from tests.wine.scenarios._common import emit, run
 from tests.wine.scenarios._site import Controller, app, boot_command, build
@@ -51,10 +54,15 @@ def main() -> None:
             emit("status", pools=status["pools"], workers=status["workers"])
         elif command == "stop":
             break
-    # A teardown that hangs under Wine says where: every thread's stack, after 20 s.
-    faulthandler.dump_traceback_later(20, file=sys.stdout)
-    controller.backend.close()
-    faulthandler.cancel_dump_traceback_later()
+    # A teardown that hangs under Wine says where: the closing thread's stack, after 30 s.
+    closing = threading.Thread(target=controller.backend.close, daemon=True)
+    closing.start()
+    closing.join(30)
+    if closing.is_alive():
+        frame = sys._current_frames().get(closing.ident or 0)
+        stack = traceback.format_stack(frame) if frame is not None else []
+        emit("teardown_hung", stack=stack)
+        os._exit(3)  # the stuck call never returns: nothing else would end this process
     emit("done")
 
 
