@@ -31,13 +31,15 @@ def _until(
     *,
     within: float = 60.0,
     host: str | None = None,
+    context: Callable[[], str] | None = None,
 ) -> Any:
     """The first reply that is not a timeout (workers may still be importing their app) or a
     refused connection (Wine's http.sys reopens its listening socket after a URL is removed; on a
     busy host a request can fall in between), within ``within`` seconds. A deadline, not a count
     of tries: refused connections come back at once, and thirty of them took 3 s, less than Wine
     took to reopen the socket on a loaded host. A request no prefix matches never gets an answer,
-    so a wrong route still fails, at the deadline."""
+    so a wrong route still fails, at the deadline. ``context`` (the scenario's transcript, say) is
+    added to that failure."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
@@ -47,7 +49,18 @@ def _until(
             continue
         if not reply.timed_out:
             return reply
-    raise AssertionError(f"{path}: no answer within {within:.0f} s")
+    detail = f"\n{context()}" if context is not None else ""
+    raise AssertionError(f"{path}: no answer within {within:.0f} s{detail}")
+
+
+def _diagnosis(proc: Any) -> str:
+    """The backend's status (if it still answers) and everything the scenario and its workers said."""
+    try:
+        proc.send("status")
+        status = proc.expect("status", timeout=30)
+    except (AssertionError, TimeoutError, OSError) as exc:
+        status = {"unavailable": str(exc)[:200]}
+    return f"status: {json.dumps(status)}\ntranscript: {proc.transcript()}"
 
 
 def test_backend_routes_two_queues_by_longest_prefix_through_the_reconciler(
@@ -124,11 +137,11 @@ def test_runner_serves_the_quickstart_app_and_streams_bodies_from_http_sys(
     ] == [f for f in cookies.fields if f[0].lower() == "set-cookie"]
 
     boom = http_request(port, "/echo/boom", timeout=30)
-    assert 500 == boom.status
+    assert 500 == boom.status, _diagnosis(proc)
     # The same worker process goes on serving (restarts stay 0 below). On a loaded host Wine's
     # http.sys now and then leaves a request unrouted (a client timeout, its "no route"): the
     # next connection gets it.
-    again = _until(http_request, port, "/echo/after")
+    again = _until(http_request, port, "/echo/after", context=lambda: _diagnosis(proc))
     assert 200 == again.status
 
     for _ in range(20):  # the health probe of hello goes through http.sys, once a second

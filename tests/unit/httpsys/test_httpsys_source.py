@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from orchestrator.httpapi.worker import ReceivedRequest
-from orchestrator.runner.errors import BootError
+from orchestrator.runner.errors import BootError, ClientDisconnected
 from orchestrator.runner.httpsys_source import (
+    BODY_CHUNK_BYTES,
     HttpSysSource,
+    QueueBody,
     QueueRequest,
     attach_queue,
     merge_headers,
@@ -204,16 +206,47 @@ def test_a_request_is_answered_with_one_complete_response(
 def test_the_body_is_streamed_from_http_sys_only_as_the_app_reads_it(
     serving: tuple[ScriptedPort, HttpSysSource, list[str]],
 ) -> None:
-    """The part that came with the request first, then entity-body reads, lazily and bounded."""
+    """The part that came with the request first, then entity-body reads of a whole chunk each
+    (however small the app's reads), only when the app reads."""
     port, _, _ = serving
     port.push(2, "/echo", method="POST", body=b"abcd", rest=[b"efg", b"hi"])
     sent = port.next_sent()
     assert b"abc|def|ghi" == sent.body
-    assert 4 == len(port.body_reads)  # the last one reads the end (b"")
-    assert all(request == 2 and 0 < n <= 3 for request, n in port.body_reads)
+    assert [(2, BODY_CHUNK_BYTES)] * 3 == port.body_reads  # efg, hi, then the end (b"")
     port.push(3, "/app/x", method="POST", body=b"ab", rest=[b"unread"])
     assert 201 == port.next_sent().status
     assert all(request == 2 for request, _ in port.body_reads)  # never read: never fetched
+
+
+def test_small_reads_of_a_large_body_cross_into_http_sys_once_per_chunk() -> None:
+    """50 KB read 7 bytes at a time: every byte in order, and 3 entity-body calls (two chunks and
+    the end), not one per read."""
+    port = ScriptedPort()
+    payload = bytes(range(256)) * 200 + b"end"  # 51,203 bytes
+    port.bodies[9] = [payload[100 : 100 + 40_000], payload[40_100:]]
+    body = QueueBody(port, 9, payload[:100], more=True)
+    pieces = []
+    while piece := body.read(7):
+        pieces.append(piece)
+    assert payload == b"".join(pieces)
+    assert all(len(p) == 7 for p in pieces[:-1])
+    assert [(9, BODY_CHUNK_BYTES)] * 3 == port.body_reads
+    assert body.complete
+
+
+def test_a_body_read_that_fails_is_a_client_disconnect_and_the_end() -> None:
+    """A failed entity-body read (the client went away) raises ClientDisconnected, then reads b""."""
+
+    class Failing(ScriptedPort):
+        def read_body(self, request_id: int, max_bytes: int) -> bytes:
+            raise _win_error(1229)
+
+    body = QueueBody(Failing(), 5, b"ab", more=True)
+    assert b"ab" == body.read(2)
+    with pytest.raises(ClientDisconnected):
+        body.read(2)
+    assert b"" == body.read(2)
+    assert body.complete
 
 
 def test_an_app_exception_is_a_500_and_the_worker_keeps_serving(
