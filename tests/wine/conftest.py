@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.wine.evidence import accept_stalled
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SETUP_TIMEOUT_S = 600  # first run installs Wine (about 16 s) and boots a prefix (about 9 s)
@@ -318,6 +320,11 @@ def _request(
         fields = tuple(response.getheaders())
         return Reply(response.status, response.reason, dict(fields), response.read(), fields)
     except TimeoutError:
+        stalled = accept_stalled(port)
+        if stalled:
+            # Not a fault of the code under test: Wine's driver no longer accepts on this port
+            # (tests/wine/evidence.py), and nothing on the Windows side can wake it.
+            pytest.xfail(f"Wine's http.sys stopped accepting connections: {stalled}")
         return Reply(None, "", {}, b"")
     finally:
         conn.close()
