@@ -370,9 +370,11 @@ def test_a_halted_pool_is_rearmed_by_reset_and_by_a_new_definition(
 
         # Without the flag, every replacement fails at boot: one kill starts the crash loop that
         # rapid-fail protection stops. A pid read from status may have exited by the time it is
-        # killed (the ProcessLookupError this test used to fail with).
+        # killed (the ProcessLookupError this test used to fail with). The worker that answered
+        # may not be marked ready yet: killing an empty set started nothing (a loop run's failure).
         os.remove(flag)
-        for pid in ctl.pids(names.hello):
+        ready = wait_until(lambda: ctl.pids(names.hello), 30, "a ready hello worker")
+        for pid in ready:  # type: ignore[attr-defined]
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         wait_until(halted, 30, "the pool halted again")
