@@ -22,36 +22,30 @@ from pathlib import Path
 STALL_S = 5.0
 
 
-def sockets(port: int) -> str:
-    """``ss``'s view of the port: Recv-Q on a listening socket counts connections waiting to be
-    accepted; on an established one, bytes not read yet."""
+def _ss(*args: str) -> subprocess.CompletedProcess[str] | str:
+    """``ss ARGS`` run to the end, or why it could not run."""
     try:
-        result = subprocess.run(
-            ["ss", "-tanpH", f"( sport = :{port} or dport = :{port} )"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
+        return subprocess.run(
+            ["ss", *args], capture_output=True, text=True, check=False, timeout=10
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
+
+
+def sockets(port: int) -> str:
+    """``ss``'s view of the port: Recv-Q on a listening socket counts connections waiting to be
+    accepted; on an established one, bytes not read yet."""
+    result = _ss("-tanpH", f"( sport = :{port} or dport = :{port} )")
+    if isinstance(result, str):
+        return result
     return result.stdout or result.stderr
 
 
 def listen_backlog(port: int) -> int | None:
     """Connections waiting in the accept queue of the listening socket(s) on ``port`` (``None``
     when ``ss`` cannot say)."""
-    try:
-        result = subprocess.run(
-            ["ss", "-ltnH", f"( sport = :{port} )"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if result.returncode != 0:
+    result = _ss("-ltnH", f"( sport = :{port} )")
+    if isinstance(result, str) or result.returncode != 0:
         return None
     return sum(int(line.split()[1]) for line in result.stdout.splitlines() if line.strip())
 
